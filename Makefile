@@ -1,0 +1,28 @@
+# pgask build and test entry points. The C flags matter: ggml's CPU kernels compiled with Go's
+# default cgo flags are baseline x86-64 (SSE2) and 10-40x slower. Every build (README, CI, bench)
+# goes through this file so the flags, and therefore Go's build cache, stay the same everywhere.
+# Override for an older CPU with: make PGASK_MARCH=x86-64-v2 ...
+PGASK_MARCH ?= x86-64-v3
+export CGO_ENABLED := 1
+export CGO_CFLAGS := -O3 -march=$(PGASK_MARCH)
+export CGO_CXXFLAGS := -O3 -march=$(PGASK_MARCH)
+
+GO ?= go
+BIN := bin/pgask
+
+.PHONY: build test race vet fmt-check run clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/pgask
+
+test:
+	$(GO) test -count=1 -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin
