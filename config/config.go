@@ -1,0 +1,183 @@
+// Package config holds pgask's typed configuration, its defaults and its validation. It is the
+// only package that imports viper: values come from a YAML file (--config), PGASK_* environment
+// variables and command-line flags, with flags > env > file > defaults.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the whole of pgask's configuration.
+type Config struct {
+	Listen          string        `mapstructure:"listen"`
+	Upstream        string        `mapstructure:"upstream"`
+	TLSCert         string        `mapstructure:"tls-cert"`
+	TLSKey          string        `mapstructure:"tls-key"`
+	MaxConnections  int           `mapstructure:"max-connections"`
+	StartupTimeout  time.Duration `mapstructure:"startup-timeout"`
+	ConnectTimeout  time.Duration `mapstructure:"connect-timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown-timeout"`
+	LogLevel        string        `mapstructure:"log-level"`
+	LogFormat       string        `mapstructure:"log-format"`
+
+	Engine string       `mapstructure:"engine"`
+	Model  ModelConfig  `mapstructure:"model"`
+	OpenAI OpenAIConfig `mapstructure:"openai"`
+	Ask    AskConfig    `mapstructure:"ask"`
+}
+
+// ModelConfig configures the in-process llama.cpp engine.
+type ModelConfig struct {
+	Path        string `mapstructure:"path"` // a file path, a known model name or a URL
+	CacheDir    string `mapstructure:"cache-dir"`
+	Template    string `mapstructure:"template"` // prompt template family; "" = from GGUF metadata
+	GPULayers   int    `mapstructure:"gpu-layers"`
+	Threads     int    `mapstructure:"threads"`
+	ContextSize int    `mapstructure:"context-size"`
+	Parallel    int    `mapstructure:"parallel"`
+	QueueDepth  int    `mapstructure:"queue-depth"`
+	LogLevel    string `mapstructure:"log-level"`
+	Download    bool   `mapstructure:"download"`
+}
+
+// OpenAIConfig configures the OpenAI-compatible HTTP engine. The API key is read from
+// PGASK_OPENAI_API_KEY only, never from a file or a flag.
+type OpenAIConfig struct {
+	URL     string        `mapstructure:"url"`
+	Model   string        `mapstructure:"model"`
+	Timeout time.Duration `mapstructure:"timeout"`
+	APIKey  string        `mapstructure:"-"`
+}
+
+// AskConfig configures how ASK statements are translated and run.
+type AskConfig struct {
+	Notice            bool          `mapstructure:"notice"`
+	Grammar           bool          `mapstructure:"grammar"`
+	MaxRepairs        int           `mapstructure:"max-repairs"`
+	MaxTokens         int           `mapstructure:"max-tokens"`
+	SchemaBudget      int           `mapstructure:"schema-budget"`
+	GenerationTimeout time.Duration `mapstructure:"generation-timeout"`
+	StatementTimeout  time.Duration `mapstructure:"statement-timeout"`
+}
+
+// Validate checks the configuration; each error names the offending key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "want host:port, got %q: %v", c.Listen, err)
+	}
+	if c.Upstream == "" {
+		bad("upstream", "required (a postgres:// URL or host:port)")
+	} else if err := validateUpstream(c.Upstream); err != nil {
+		bad("upstream", "%v", err)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls-cert", "tls-cert and tls-key must be given together")
+	}
+	for key, p := range map[string]string{"tls-cert": c.TLSCert, "tls-key": c.TLSKey} {
+		if p != "" {
+			if _, err := os.Stat(p); err != nil {
+				bad(key, "%v", err)
+			}
+		}
+	}
+	if c.MaxConnections < 1 {
+		bad("max-connections", "must be at least 1, got %d", c.MaxConnections)
+	}
+	for key, d := range map[string]time.Duration{
+		"startup-timeout": c.StartupTimeout, "connect-timeout": c.ConnectTimeout,
+		"shutdown-timeout": c.ShutdownTimeout, "openai.timeout": c.OpenAI.Timeout,
+		"ask.generation-timeout": c.Ask.GenerationTimeout, "ask.statement-timeout": c.Ask.StatementTimeout,
+	} {
+		if d < 0 {
+			bad(key, "must not be negative, got %s", d)
+		}
+	}
+	if !oneOf(c.LogLevel, "debug", "info", "warn", "error") {
+		bad("log-level", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if !oneOf(c.Model.LogLevel, "debug", "info", "warn", "error") {
+		bad("model.log-level", "want debug, info, warn or error, got %q", c.Model.LogLevel)
+	}
+	if !oneOf(c.LogFormat, "text", "json") {
+		bad("log-format", "want text or json, got %q", c.LogFormat)
+	}
+	switch c.Engine {
+	case "llama":
+		if c.Model.Threads < 0 {
+			bad("model.threads", "must not be negative (0 = cores-1), got %d", c.Model.Threads)
+		}
+		if c.Model.Parallel < 1 {
+			bad("model.parallel", "must be at least 1, got %d", c.Model.Parallel)
+		}
+		if c.Model.QueueDepth < 1 {
+			bad("model.queue-depth", "must be at least 1, got %d", c.Model.QueueDepth)
+		}
+		if c.Model.ContextSize < 0 {
+			bad("model.context-size", "must not be negative (0 = from the model), got %d", c.Model.ContextSize)
+		}
+	case "openai":
+		if c.OpenAI.URL == "" {
+			bad("openai.url", "required when engine is openai")
+		} else if u, err := url.Parse(c.OpenAI.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("openai.url", "want an http(s) URL, got %q", c.OpenAI.URL)
+		}
+	default:
+		bad("engine", "want llama or openai, got %q", c.Engine)
+	}
+	if c.Ask.MaxRepairs < 0 {
+		bad("ask.max-repairs", "must not be negative, got %d", c.Ask.MaxRepairs)
+	}
+	if c.Ask.MaxTokens < 1 {
+		bad("ask.max-tokens", "must be at least 1, got %d", c.Ask.MaxTokens)
+	}
+	if c.Ask.SchemaBudget < 0 {
+		bad("ask.schema-budget", "must not be negative (0 = no pruning), got %d", c.Ask.SchemaBudget)
+	}
+	return errors.Join(errs...)
+}
+
+func validateUpstream(s string) error {
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return fmt.Errorf("parse %q: %w", s, err)
+		}
+		if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+			return fmt.Errorf("scheme must be postgres:// or postgresql://, got %q", u.Scheme)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("%q has no host", s)
+		}
+		mode := u.Query().Get("sslmode")
+		if mode != "" && !oneOf(mode, "disable", "allow", "prefer", "require", "verify-ca", "verify-full") {
+			return fmt.Errorf("sslmode %q: want disable, prefer, require, verify-ca or verify-full", mode)
+		}
+		if (mode == "verify-ca" || mode == "verify-full") && u.Query().Get("sslrootcert") == "" {
+			return fmt.Errorf("sslmode=%s needs sslrootcert", mode)
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return fmt.Errorf("want a postgres:// URL or host:port, got %q", s)
+	}
+	return nil
+}
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}

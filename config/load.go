@@ -1,0 +1,148 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Key describes one configuration key: its name in the file, its flag, its default and its help.
+type Key struct {
+	Name    string // file key, dotted for nested sections ("openai.url")
+	Flag    string // command-line flag without dashes; "" when the key has none
+	Default any
+	Help    string
+}
+
+// Env is the environment variable that sets the key.
+func (k Key) Env() string {
+	return "PGASK_" + strings.NewReplacer(".", "_", "-", "_").Replace(strings.ToUpper(k.Name))
+}
+
+// Keys lists every configuration key. The docs, the flags and the defaults all come from here.
+var keys = []Key{
+	{"listen", "listen", "127.0.0.1:6432", "address clients connect to (host:port)"},
+	{"upstream", "upstream", "", "PostgreSQL server: postgres://host:port/?sslmode=…&sslrootcert=… or host:port; user and database come from each client"},
+	{"tls-cert", "tls-cert", "", "PEM certificate for client-side TLS (clients' SSLRequest answered 'S')"},
+	{"tls-key", "tls-key", "", "PEM private key for tls-cert"},
+	{"max-connections", "max-connections", 100, "client connections served at once; more get SQLSTATE 53300"},
+	{"startup-timeout", "startup-timeout", 30 * time.Second, "time a client has to finish its startup and authentication"},
+	{"connect-timeout", "connect-timeout", 10 * time.Second, "time to connect to the upstream server"},
+	{"shutdown-timeout", "shutdown-timeout", 30 * time.Second, "on SIGTERM, how long open sessions may finish before they are closed"},
+	{"log-level", "log-level", "info", "debug, info, warn or error"},
+	{"log-format", "log-format", "text", "text or json (logs go to stderr)"},
+	{"engine", "engine", "llama", "llama (in-process llama.cpp) or openai (an OpenAI-compatible /v1/completions server)"},
+	{"model.path", "model", "sqlcoder-7b-2", "GGUF file path, known model name (see `pgask pull --list`) or URL"},
+	{"model.cache-dir", "model-cache-dir", "", "where downloaded models live (default $XDG_CACHE_HOME/pgask/models)"},
+	{"model.download", "model-download", true, "download a known model at start when it is missing"},
+	{"model.template", "template", "", "prompt template family (sqlcoder-7b-2, sqlcoder-34b, llama-3-sqlcoder-8b); empty = from the GGUF metadata"},
+	{"model.gpu-layers", "gpu-layers", 999, "layers offloaded to a GPU when one is present (0 = CPU only)"},
+	{"model.threads", "threads", 0, "CPU threads for generation (0 = cores-1, at least 1)"},
+	{"model.context-size", "context-size", 4096, "context window in tokens (0 = the model's own)"},
+	{"model.parallel", "parallel", 1, "llama contexts generating at once"},
+	{"model.queue-depth", "queue-depth", 16, "ASKs waiting for the engine before new ones are refused (SQLSTATE 53400)"},
+	{"model.log-level", "model-log-level", "warn", "level at which llama.cpp's own log is passed to pgask's log"},
+	{"openai.url", "openai-url", "", "base URL of an OpenAI-compatible server (engine: openai), e.g. http://127.0.0.1:8000"},
+	{"openai.model", "openai-model", "", "model name sent to the OpenAI-compatible server"},
+	{"openai.timeout", "openai-timeout", 120 * time.Second, "HTTP timeout of one completion request"},
+	{"ask.notice", "ask-notice", true, "send the generated SQL to the client as a NOTICE"},
+	{"ask.grammar", "ask-grammar", true, "constrain generation with a grammar built from the live schema"},
+	{"ask.max-repairs", "ask-max-repairs", 2, "re-prompts with Postgres' error when the generated SQL fails EXPLAIN"},
+	{"ask.max-tokens", "ask-max-tokens", 400, "most tokens generated for one answer"},
+	{"ask.schema-budget", "ask-schema-budget", 2048, "tokens of schema DDL in a prompt; larger schemas are pruned to the question (0 = no pruning)"},
+	{"ask.generation-timeout", "ask-generation-timeout", 120 * time.Second, "longest time one translation may take"},
+	{"ask.statement-timeout", "ask-statement-timeout", 30 * time.Second, "statement_timeout for running generated SQL (0 = the session's own)"},
+}
+
+// Keys returns the configuration keys in documentation order.
+func Keys() []Key { return append([]Key(nil), keys...) }
+
+// RegisterFlags adds a flag for every key that has one, with the key's default and help.
+func RegisterFlags(fs *pflag.FlagSet) {
+	for _, k := range keys {
+		if k.Flag == "" {
+			continue
+		}
+		help := k.Help + " [" + k.Name + ", $" + k.Env() + "]"
+		switch d := k.Default.(type) {
+		case string:
+			fs.String(k.Flag, d, help)
+		case int:
+			fs.Int(k.Flag, d, help)
+		case bool:
+			fs.Bool(k.Flag, d, help)
+		case time.Duration:
+			fs.Duration(k.Flag, d, help)
+		default:
+			panic(fmt.Sprintf("config: key %s has unsupported default type %T", k.Name, d))
+		}
+	}
+}
+
+// Load builds the configuration from the YAML file at path (optional), the PGASK_* environment
+// (looked up through getenv; os.Getenv when nil) and the flags of fs that were set, then
+// validates it.
+func Load(path string, fs *pflag.FlagSet, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	v := viper.New()
+	for _, k := range keys {
+		v.SetDefault(k.Name, k.Default)
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("read config file %s: %w", path, err)
+		}
+		if err := checkUnknownKeys(v.AllKeys()); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	// Environment: looked up explicitly (not viper.AutomaticEnv) so tests can inject it.
+	for _, k := range keys {
+		if val := getenv(k.Env()); val != "" {
+			v.Set(k.Name, val)
+		}
+	}
+	if fs != nil {
+		for _, k := range keys {
+			if f := fs.Lookup(k.Flag); k.Flag != "" && f != nil && f.Changed {
+				v.Set(k.Name, f.Value.String())
+			}
+		}
+	}
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	c.OpenAI.APIKey = getenv("PGASK_OPENAI_API_KEY")
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func checkUnknownKeys(got []string) error {
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[k.Name] = true
+	}
+	var unknown []string
+	for _, g := range got {
+		if !known[g] {
+			unknown = append(unknown, g)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return errors.New("unknown keys: " + strings.Join(unknown, ", "))
+	}
+	return nil
+}
