@@ -10,13 +10,24 @@ export CGO_CXXFLAGS := -O3 -march=$(PGASK_MARCH)
 GO ?= go
 BIN := bin/pgask
 
-.PHONY: build test race vet fmt-check run clean
+.PHONY: build test race fuzz vet fmt-check run clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pgask
 
 test:
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The race detector on the packages that link no heavy C code (llama.cpp, the Postgres parser):
+# instrumenting those would rebuild minutes of C for no gain.
+RACE_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .Deps " "}}' ./... | grep -v -e ollama/ollama -e pg_query_go -e translate/llama | cut -d' ' -f1)
+race:
+	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
+
+# Every fuzz target for FUZZTIME each (seed corpora under testdata/fuzz also run in `make test`).
+FUZZTIME ?= 20s
+fuzz:
+	@bash bench/fuzz-all.sh $(FUZZTIME)
 
 vet:
 	$(GO) vet ./...
