@@ -19,9 +19,12 @@ type Schema struct {
 
 // Table is a table, view, materialized view, partitioned table or foreign table.
 type Table struct {
-	Schema      string // namespace, e.g. "public"
-	Name        string
-	Kind        string // "table", "view", "materialized view", "partitioned table", "foreign table"
+	Schema string // namespace, e.g. "public"
+	Name   string
+	Kind   string // "table", "view", "materialized view", "partitioned table", "foreign table"
+	// Visible reports whether the unqualified name resolves to this relation on the session's
+	// search_path (pg_table_is_visible); Render qualifies the name when it does not.
+	Visible     bool
 	Comment     string
 	Columns     []Column
 	PrimaryKey  []string
@@ -36,6 +39,49 @@ type Column struct {
 	NotNull bool
 	Comment string
 	Enum    []string // labels, in order, when the (base) type is an enum
+}
+
+// Table kinds, as Table.Kind holds them.
+const (
+	KindTable            = "table"
+	KindView             = "view"
+	KindMaterializedView = "materialized view"
+	KindPartitionedTable = "partitioned table"
+	KindForeignTable     = "foreign table"
+)
+
+// QualifiedName is schema.name, each part quoted only where PostgreSQL needs quotes.
+func (t *Table) QualifiedName() string {
+	return QuoteIdent(t.Schema) + "." + QuoteIdent(t.Name)
+}
+
+// RefName is how SQL on the session refers to the table: the bare name when it is visible on
+// the search_path, schema.name otherwise.
+func (t *Table) RefName() string {
+	if t.Visible {
+		return QuoteIdent(t.Name)
+	}
+	return t.QualifiedName()
+}
+
+// Column returns the column called name, or nil.
+func (t *Table) Column(name string) *Column {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// Table returns the table schema.name, or nil.
+func (s *Schema) Table(schema, name string) *Table {
+	for i := range s.Tables {
+		if s.Tables[i].Schema == schema && s.Tables[i].Name == name {
+			return &s.Tables[i]
+		}
+	}
+	return nil
 }
 
 // ForeignKey is a (possibly composite) foreign key.
