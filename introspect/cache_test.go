@@ -50,7 +50,9 @@ GRANT SELECT ON a, b, painted TO `+role)
 		{name: "drop column", sql: "ALTER TABLE a DROP COLUMN xx", reload: true,
 			check: func(s *introspect.Schema) bool { return s.Table("public", "a").Column("xx") == nil }},
 		{name: "column type", sql: "ALTER TABLE a ALTER COLUMN y TYPE timestamp", reload: true,
-			check: func(s *introspect.Schema) bool { return s.Table("public", "a").Column("y").Type == "timestamp without time zone" }},
+			check: func(s *introspect.Schema) bool {
+				return s.Table("public", "a").Column("y").Type == "timestamp without time zone"
+			}},
 		{name: "comment", sql: "COMMENT ON COLUMN b.a_id IS 'the a'", reload: true,
 			check: func(s *introspect.Schema) bool { return s.Table("public", "b").Column("a_id").Comment == "the a" }},
 		{name: "foreign key", sql: "ALTER TABLE b ADD FOREIGN KEY (a_id) REFERENCES a", reload: true,

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgask/pgask/introspect"
 	"github.com/pgask/pgask/internal/pgtest"
+	"github.com/pgask/pgask/introspect"
 )
 
 // TestRenderGolden loads each testdata/render/*.txt input into a fresh database, introspects

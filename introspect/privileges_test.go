@@ -167,4 +167,3 @@ CREATE TABLE a.t (x int); CREATE TABLE b.t (y int); CREATE TABLE b.u (z int);`)
 		t.Errorf("RefName = %q, want a.t", s.Tables[0].RefName())
 	}
 }
-
