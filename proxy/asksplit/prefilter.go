@@ -1,0 +1,58 @@
+package asksplit
+
+// MightContainASK is the relay's cheap check on a Query text: it returns false only when Split
+// would find no ASK in b (neither a statement nor a parenthesised one), so texts for which it
+// returns false can be relayed untouched. It does not allocate.
+//
+// It looks for the word ASK (any case, not inside a longer word, followed by white space, the
+// end, ';' or a quote) whose previous non-white-space byte is absent, ';', '(', or '/' (the end
+// of a block comment), or which is preceded by a line break (the end of a line comment) or by
+// the word EXPLAIN. Quotes and comments are not lexed, so an ASK inside a string literal may
+// give a false positive; Split then decides.
+func MightContainASK(b []byte) bool {
+	for i := 2; i < len(b); i++ {
+		if b[i]|0x20 != 'k' || b[i-1]|0x20 != 's' || b[i-2]|0x20 != 'a' {
+			continue
+		}
+		start := i - 2
+		if start > 0 && isIdentCont(b[start-1]) {
+			continue
+		}
+		if i+1 < len(b) && !askFollower(b[i+1]) {
+			continue
+		}
+		if askContext(b, start) {
+			return true
+		}
+	}
+	return false
+}
+
+// askContext reports whether a statement or a parenthesised group could start with the word at i.
+func askContext(b []byte, i int) bool {
+	j := i - 1
+	for ; j >= 0 && isSpace(b[j]); j-- {
+		if b[j] == '\n' || b[j] == '\r' {
+			return true
+		}
+	}
+	if j < 0 {
+		return true
+	}
+	switch b[j] {
+	case ';', '(', '/':
+		return true
+	}
+	// EXPLAIN ASK
+	const w = "explain"
+	k := j + 1 - len(w)
+	if k < 0 || k > 0 && isIdentCont(b[k-1]) {
+		return false
+	}
+	for n := 0; n < len(w); n++ {
+		if b[k+n]|0x20 != w[n] {
+			return false
+		}
+	}
+	return true
+}

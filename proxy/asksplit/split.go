@@ -1,0 +1,231 @@
+package asksplit
+
+import "strings"
+
+// Statement is one statement of a Query text.
+type Statement struct {
+	// Text is the statement: from its first byte that is not white space (leading comments
+	// included) to its last byte before the terminating ';' or the end, trailing white space
+	// dropped. For a quoted ASK it ends with the closing quote. Text == query[Start:End].
+	Text       string
+	Start, End int
+
+	// IsASK is set for a question (ASK … or EXPLAIN ASK …), DryRun for EXPLAIN ASK.
+	IsASK, DryRun bool
+	// Question is the question of an ASK: unquoted and trimmed of white space (for an unquoted
+	// question also of trailing ';'). Empty for `ASK;`.
+	Question string
+	// Quoted says the question was written as a quoted string ('…', E'…', $$…$$ or "…").
+	Quoted bool
+
+	// Embedded lists the parenthesised ASKs of a statement that is not itself an ASK, in order
+	// (Tableau's `SELECT * FROM (ASK …) "Custom SQL Query"`).
+	Embedded []Embedded
+}
+
+// Embedded is a parenthesised ASK inside a statement.
+type Embedded struct {
+	Question string
+	Quoted   bool
+	// Start and End span the whole group in the Query text, from '(' to ')' inclusive: replace
+	// query[Start:End] with "(" + generatedSQL + ")".
+	Start, End int
+}
+
+// Split cuts a simple-protocol Query text into statements and finds the ASKs among them (see
+// the package documentation for the rules). Statements that hold only white space and comments
+// are left out, as the server skips them. On an unterminated quote or comment it returns the
+// statements found, the last one running to the end of the text, and a *SyntaxError.
+func Split(text string) ([]Statement, error) {
+	var out []Statement
+	i := 0
+	for i < len(text) {
+		start := i
+		for start < len(text) && isSpace(text[start]) {
+			start++
+		}
+		p, err := skipSpaceAndComments(text, start)
+		if err != nil {
+			out = append(out, stmt(text, start, len(text)))
+			return out, err
+		}
+		if p == len(text) {
+			break
+		}
+		if text[p] == ';' {
+			i = p + 1
+			continue
+		}
+
+		q, dry := p, false
+		if wordAt(text, p, "explain") {
+			if r, err := skipSpaceAndComments(text, p+len("explain")); err == nil {
+				if _, ok := askAt(text, r); ok {
+					q, dry = r, true
+				}
+			}
+		}
+		if after, ok := askAt(text, q); ok {
+			a := question(text, after)
+			st := stmt(text, start, a.end)
+			st.IsASK, st.DryRun, st.Question, st.Quoted = true, dry, a.question, a.quoted
+			out = append(out, st)
+			i = a.next
+			continue
+		}
+
+		end, emb, err := scanStatement(text, p)
+		if err == nil {
+			end = trimRightSpace(text, start, end)
+		}
+		st := stmt(text, start, end)
+		st.Embedded = emb
+		out = append(out, st)
+		if err != nil {
+			return out, err
+		}
+		i = end
+	}
+	return out, nil
+}
+
+func stmt(text string, start, end int) Statement {
+	return Statement{Text: text[start:end], Start: start, End: end}
+}
+
+func trimRightSpace(s string, start, end int) int {
+	for end > start && isSpace(s[end-1]) {
+		end--
+	}
+	return end
+}
+
+type asked struct {
+	question  string
+	quoted    bool
+	end, next int // end of the statement's text; where splitting goes on
+}
+
+// question reads the question of an ASK whose word ends at after.
+func question(s string, after int) asked {
+	r := after
+	for r < len(s) && isSpace(s[r]) {
+		r++
+	}
+	if r == len(s) {
+		return asked{end: after, next: len(s)}
+	}
+	if s[r] == ';' {
+		return asked{end: after, next: r + 1}
+	}
+	if kind, delim := quoteAt(s, r, false); kind != notQuoted {
+		if qe, err := quotedEnd(s, r, kind, delim); err == nil {
+			if t, err := skipSpaceAndComments(s, qe); err == nil && (t == len(s) || s[t] == ';') {
+				next := t
+				if t < len(s) {
+					next++
+				}
+				return asked{question: trimSpace(unquote(s[r:qe], kind, delim)), quoted: true, end: qe, next: next}
+			}
+		}
+	}
+	// Unquoted: prose to the end of the text, a trailing ';' dropped.
+	e := len(s)
+	for e > after && (isSpace(s[e-1]) || s[e-1] == ';') {
+		e--
+	}
+	return asked{question: trimSpace(s[after:e]), end: e, next: len(s)}
+}
+
+// scanStatement lexes the statement whose first token is at i up to its terminating ';' (or the
+// end of the text), returning that position and the parenthesised ASKs found on the way.
+func scanStatement(s string, i int) (int, []Embedded, error) {
+	var emb []Embedded
+	lastWord := -1 // start of the previous token when it was a word, else -1
+	lastEnd := -1
+	for i < len(s) {
+		c := s[i]
+		if c == ';' {
+			return i, emb, nil
+		}
+		if isSpace(c) {
+			i++
+			continue
+		}
+		if j, err := skipComment(s, i); err != nil {
+			return len(s), emb, err
+		} else if j > i {
+			i = j
+			continue
+		}
+		if kind, delim := quoteAt(s, i, false); kind != notQuoted {
+			j, err := quotedEnd(s, i, kind, delim)
+			if err != nil {
+				return len(s), emb, err
+			}
+			i, lastWord = j, -1
+			continue
+		}
+		if isIdentCont(c) && c != '$' {
+			j := identEnd(s, i)
+			lastWord, lastEnd = -1, j
+			if isIdentStart(c) {
+				lastWord = i
+			}
+			i = j
+			continue
+		}
+		if c == '(' && lastWord >= 0 && opensSubquery(s[lastWord:lastEnd]) {
+			if r, err := skipSpaceAndComments(s, i+1); err == nil {
+				if after, ok := askAt(s, r); ok {
+					e, err := parenQuestion(s, i, after)
+					if err != nil {
+						return len(s), emb, err
+					}
+					emb = append(emb, e)
+					i, lastWord = e.End, -1
+					continue
+				}
+			}
+		}
+		i++
+		lastWord = -1
+	}
+	return len(s), emb, nil
+}
+
+func opensSubquery(word string) bool {
+	return strings.EqualFold(word, "from") || strings.EqualFold(word, "join") || strings.EqualFold(word, "as")
+}
+
+// parenQuestion reads the question of a parenthesised ASK: '(' at open, the word ASK ending at
+// after.
+func parenQuestion(s string, open, after int) (Embedded, error) {
+	r := after
+	for r < len(s) && isSpace(s[r]) {
+		r++
+	}
+	if r < len(s) {
+		if kind, delim := quoteAt(s, r, false); kind != notQuoted {
+			if qe, err := quotedEnd(s, r, kind, delim); err == nil {
+				if t, err := skipSpaceAndComments(s, qe); err == nil && t < len(s) && s[t] == ')' {
+					return Embedded{Question: trimSpace(unquote(s[r:qe], kind, delim)), Quoted: true, Start: open, End: t + 1}, nil
+				}
+			}
+		}
+	}
+	depth := 0
+	for j := after; j < len(s); j++ {
+		switch s[j] {
+		case '(':
+			depth++
+		case ')':
+			if depth == 0 {
+				q := strings.TrimRight(trimSpace(s[after:j]), "; \t\n\r\f\v")
+				return Embedded{Question: q, Start: open, End: j + 1}, nil
+			}
+			depth--
+		}
+	}
+	return Embedded{}, &SyntaxError{What: "parenthesised ASK", Offset: open}
+}

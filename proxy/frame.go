@@ -1,0 +1,296 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+const (
+	sslRequestCode    = 80877103
+	gssEncRequestCode = 80877104
+	cancelRequestCode = 80877102
+
+	// maxStartupLen is PostgreSQL's MAX_STARTUP_PACKET_LENGTH.
+	maxStartupLen = 10000
+	// maxMessageLen bounds one protocol message (PostgreSQL's limit is 1 GB).
+	maxMessageLen = 1 << 30
+	// maxAuthLen bounds messages during authentication.
+	maxAuthLen = 1 << 20
+
+	bufSize = 64 << 10
+)
+
+// errProtocol marks a malformed or unexpected message.
+var errProtocol = errors.New("protocol violation")
+
+// msgReader reads PostgreSQL messages from a connection into one reusable buffer. The relay
+// loops work on buf[r:w] directly; readMsg and readStartup serve the startup phase.
+type msgReader struct {
+	rd   io.Reader
+	buf  []byte
+	r, w int
+}
+
+func newMsgReader(rd io.Reader) *msgReader {
+	return &msgReader{rd: rd, buf: make([]byte, bufSize)}
+}
+
+func (m *msgReader) buffered() int { return m.w - m.r }
+
+// compact moves unread bytes to the front and makes room for at least need bytes in total.
+func (m *msgReader) compact(need int) {
+	if m.r > 0 {
+		n := copy(m.buf, m.buf[m.r:m.w])
+		m.r, m.w = 0, n
+	}
+	if need > len(m.buf) {
+		nb := make([]byte, need)
+		copy(nb, m.buf[:m.w])
+		m.buf = nb
+	}
+}
+
+// readMore reads once into free space (compacting first when the buffer is full).
+func (m *msgReader) readMore() error {
+	if m.r == m.w {
+		m.r, m.w = 0, 0
+		if len(m.buf) > 4*bufSize {
+			m.buf = make([]byte, bufSize)
+		}
+	} else if m.w == len(m.buf) {
+		m.compact(len(m.buf))
+		if m.w == len(m.buf) {
+			m.compact(2 * len(m.buf))
+		}
+	}
+	n, err := m.rd.Read(m.buf[m.w:])
+	m.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// fill makes sure n bytes are buffered.
+func (m *msgReader) fill(n int) error {
+	if m.w-m.r >= n {
+		return nil
+	}
+	if len(m.buf)-m.r < n {
+		m.compact(n)
+	}
+	for m.w-m.r < n {
+		if err := m.readMore(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readMsg reads one typed message; body is valid until the next read.
+func (m *msgReader) readMsg(maxLen int) (typ byte, body []byte, err error) {
+	if err := m.fill(5); err != nil {
+		return 0, nil, err
+	}
+	typ = m.buf[m.r]
+	n := int(binary.BigEndian.Uint32(m.buf[m.r+1:]))
+	if n < 4 || n > maxLen {
+		return 0, nil, fmt.Errorf("%w: message %q of length %d", errProtocol, typ, n)
+	}
+	if err := m.fill(1 + n); err != nil {
+		return 0, nil, err
+	}
+	body = m.buf[m.r+5 : m.r+1+n]
+	m.r += 1 + n
+	return typ, body, nil
+}
+
+// readStartup reads one untyped startup-phase packet and returns it whole (length included).
+func (m *msgReader) readStartup() ([]byte, error) {
+	if err := m.fill(4); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint32(m.buf[m.r:]))
+	if n < 8 || n > maxStartupLen {
+		return nil, fmt.Errorf("%w: startup packet length %d", errProtocol, n)
+	}
+	if err := m.fill(n); err != nil {
+		return nil, err
+	}
+	pkt := m.buf[m.r : m.r+n]
+	m.r += n
+	return pkt, nil
+}
+
+// parseStartupParams decodes the NUL-separated name/value pairs of a StartupMessage body
+// (after the protocol version).
+func parseStartupParams(b []byte) (map[string]string, error) {
+	params := make(map[string]string)
+	for {
+		i := indexByte(b, 0)
+		if i < 0 {
+			return nil, fmt.Errorf("%w: unterminated startup parameters", errProtocol)
+		}
+		if i == 0 {
+			if len(b) != 1 {
+				return nil, fmt.Errorf("%w: bytes after startup parameters", errProtocol)
+			}
+			return params, nil
+		}
+		name := string(b[:i])
+		b = b[i+1:]
+		j := indexByte(b, 0)
+		if j < 0 {
+			return nil, fmt.Errorf("%w: unterminated value of startup parameter %q", errProtocol, name)
+		}
+		params[name] = string(b[:j])
+		b = b[j+1:]
+	}
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// cstring splits a NUL-terminated string off b.
+func cstring(b []byte) (s, rest []byte, ok bool) {
+	i := indexByte(b, 0)
+	if i < 0 {
+		return nil, nil, false
+	}
+	return b[:i], b[i+1:], true
+}
+
+// appendErrorResponse encodes an ErrorResponse ('E') or NoticeResponse.
+func appendErrorResponse(dst []byte, severity, code, msg, detail string) []byte {
+	e := pgproto3.ErrorResponse{Severity: severity, SeverityUnlocalized: severity, Code: code, Message: msg, Detail: detail}
+	out, err := e.Encode(dst)
+	if err != nil { // only on impossible lengths; keep the client informed anyway
+		return dst
+	}
+	return out
+}
+
+// appendPgError encodes a *pgconn.PgError as an ErrorResponse.
+func appendPgError(dst []byte, pe *pgconn.PgError) []byte {
+	sev := pe.Severity
+	if sev == "" {
+		sev = "ERROR"
+	}
+	e := pgproto3.ErrorResponse{
+		Severity: sev, SeverityUnlocalized: sev, Code: pe.Code, Message: pe.Message,
+		Detail: pe.Detail, Hint: pe.Hint, Position: pe.Position, InternalPosition: pe.InternalPosition,
+		InternalQuery: pe.InternalQuery, Where: pe.Where, SchemaName: pe.SchemaName, TableName: pe.TableName,
+		ColumnName: pe.ColumnName, DataTypeName: pe.DataTypeName, ConstraintName: pe.ConstraintName,
+	}
+	out, err := e.Encode(dst)
+	if err != nil {
+		return dst
+	}
+	return out
+}
+
+// parseErrorResponse decodes the body of an ErrorResponse or NoticeResponse.
+func parseErrorResponse(body []byte) *pgconn.PgError {
+	var e pgproto3.ErrorResponse
+	if err := e.Decode(body); err != nil {
+		return &pgconn.PgError{Severity: "ERROR", Code: "08P01", Message: "malformed ErrorResponse from upstream"}
+	}
+	sev := e.SeverityUnlocalized
+	if sev == "" {
+		sev = e.Severity
+	}
+	return &pgconn.PgError{
+		Severity: sev, SeverityUnlocalized: e.SeverityUnlocalized, Code: e.Code, Message: e.Message,
+		Detail: e.Detail, Hint: e.Hint, Position: e.Position, InternalPosition: e.InternalPosition,
+		InternalQuery: e.InternalQuery, Where: e.Where, SchemaName: e.SchemaName, TableName: e.TableName,
+		ColumnName: e.ColumnName, DataTypeName: e.DataTypeName, ConstraintName: e.ConstraintName,
+		File: e.File, Line: e.Line, Routine: e.Routine,
+	}
+}
+
+func appendReadyForQuery(dst []byte, status byte) []byte {
+	return append(dst, 'Z', 0, 0, 0, 5, status)
+}
+
+func appendQuery(dst []byte, sql string) []byte {
+	dst = append(dst, 'Q', 0, 0, 0, 0)
+	dst = append(dst, sql...)
+	dst = append(dst, 0)
+	binary.BigEndian.PutUint32(dst[len(dst)-len(sql)-5:], uint32(len(sql)+5))
+	return dst
+}
+
+// MayBeAsk is the relay's cheap prefilter: it reports whether query text, after white space
+// and comments, starts with the word ASK (any case), or holds "(" + optional space + ASK (a
+// parenthesised ASK used as a subquery). Only texts that pass reach the Interceptor.
+func MayBeAsk(text []byte) bool {
+	i := skipSpaceAndComments(text, 0)
+	if isAskWord(text, i) {
+		return true
+	}
+	for j := i; j < len(text); j++ {
+		if text[j] == '(' && isAskWord(text, skipSpaceAndComments(text, j+1)) {
+			return true
+		}
+	}
+	return false
+}
+
+func isAskWord(b []byte, i int) bool {
+	if len(b)-i < 3 || b[i]|0x20 != 'a' || b[i+1]|0x20 != 's' || b[i+2]|0x20 != 'k' {
+		return false
+	}
+	if len(b)-i == 3 {
+		return true
+	}
+	c := b[i+3]
+	return !(c == '_' || c == '$' || c >= 0x80 || (c|0x20 >= 'a' && c|0x20 <= 'z') || (c >= '0' && c <= '9'))
+}
+
+// skipSpaceAndComments returns the index of the first byte at or after i that is neither white
+// space nor inside a -- or (nested) /* */ comment.
+func skipSpaceAndComments(b []byte, i int) int {
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			i++
+		case c == '-' && i+1 < len(b) && b[i+1] == '-':
+			for i < len(b) && b[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(b) && b[i+1] == '*':
+			depth := 0
+			for i < len(b) {
+				if b[i] == '/' && i+1 < len(b) && b[i+1] == '*' {
+					depth++
+					i += 2
+				} else if b[i] == '*' && i+1 < len(b) && b[i+1] == '/' {
+					depth--
+					i += 2
+					if depth == 0 {
+						break
+					}
+				} else {
+					i++
+				}
+			}
+		default:
+			return i
+		}
+	}
+	return i
+}

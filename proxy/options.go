@@ -1,0 +1,196 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Options configure a Server. Only Upstream.Addr is required.
+type Options struct {
+	// Listen is the TCP address ListenAndServe listens on, e.g. "127.0.0.1:6432".
+	Listen string
+	// Upstream says where and how pgask connects to PostgreSQL. User and database come from
+	// each client's own startup message.
+	Upstream Upstream
+	// TLSConfig is the client-side TLS configuration (certificate and key). When nil, an
+	// SSLRequest is answered 'N' and a direct TLS handshake is refused.
+	TLSConfig *tls.Config
+	// MaxConnections caps concurrent client sessions; 0 means no limit. A client over the
+	// limit gets ErrorResponse 53300 (too_many_connections), as from PostgreSQL itself.
+	MaxConnections int
+	// StartupTimeout bounds everything from accept to the first ReadyForQuery (TLS, startup
+	// message, authentication). Default 60s.
+	StartupTimeout time.Duration
+	// ConnectTimeout bounds dialing the upstream and its TLS handshake. Default 10s.
+	ConnectTimeout time.Duration
+	// ShutdownTimeout is how long Serve lets sessions finish after its ctx ends. Default 30s.
+	ShutdownTimeout time.Duration
+	// Logger receives connect/disconnect at Debug and errors with the peer and SQLSTATE.
+	// nil discards.
+	Logger *slog.Logger
+	// Interceptor, when set, sees the text of client Query and Parse messages that pass the
+	// ASK prefilter (see MayBeAsk). nil relays everything untouched.
+	Interceptor Interceptor
+}
+
+// Upstream is the PostgreSQL server pgask relays to.
+type Upstream struct {
+	// Addr is host:port.
+	Addr string
+	// TLSMode is libpq's sslmode: disable, prefer (default), require, verify-ca, verify-full.
+	TLSMode string
+	// RootCert is a PEM file of CA certificates (libpq's sslrootcert). Needed by verify-ca
+	// and verify-full unless the system pool should be used; with require it upgrades the
+	// check to verify-ca, as in libpq.
+	RootCert string
+	// ServerName is the name verified by verify-full and sent as SNI; default: Addr's host.
+	ServerName string
+}
+
+// TLS modes, as libpq's sslmode.
+const (
+	TLSDisable    = "disable"
+	TLSPrefer     = "prefer"
+	TLSRequire    = "require"
+	TLSVerifyCA   = "verify-ca"
+	TLSVerifyFull = "verify-full"
+)
+
+// ParseUpstream parses a libpq-style upstream: "host:port", "host" (port 5432), or a URL
+// "postgres://host[:port][/][?sslmode=...&sslrootcert=...]". A user, password or database in
+// the URL is an error: they come from each client's startup message.
+func ParseUpstream(s string) (Upstream, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Upstream{}, errors.New("upstream is empty")
+	}
+	if !strings.Contains(s, "://") {
+		return Upstream{Addr: withDefaultPort(s), TLSMode: TLSPrefer}, validateHostPort(s)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return Upstream{}, fmt.Errorf("upstream %q: %w", s, err)
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return Upstream{}, fmt.Errorf("upstream %q: scheme must be postgres:// or postgresql://", s)
+	}
+	if u.User != nil {
+		return Upstream{}, fmt.Errorf("upstream %q: must not name a user or password (each client authenticates as itself)", s)
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		return Upstream{}, fmt.Errorf("upstream %q: must not name a database (each client names its own)", s)
+	}
+	if u.Host == "" {
+		return Upstream{}, fmt.Errorf("upstream %q: missing host", s)
+	}
+	up := Upstream{Addr: withDefaultPort(u.Host), TLSMode: TLSPrefer}
+	for k, v := range u.Query() {
+		val := v[len(v)-1]
+		switch k {
+		case "sslmode":
+			up.TLSMode = val
+		case "sslrootcert":
+			up.RootCert = val
+		case "sslsni", "servername":
+			up.ServerName = val
+		default:
+			return Upstream{}, fmt.Errorf("upstream %q: unsupported parameter %q (supported: sslmode, sslrootcert)", s, k)
+		}
+	}
+	if err := up.validate(); err != nil {
+		return Upstream{}, fmt.Errorf("upstream %q: %w", s, err)
+	}
+	return up, nil
+}
+
+func withDefaultPort(hostport string) string {
+	if _, _, err := net.SplitHostPort(hostport); err == nil {
+		return hostport
+	}
+	h := strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+	return net.JoinHostPort(h, "5432")
+}
+
+func validateHostPort(s string) error {
+	h, p, err := net.SplitHostPort(withDefaultPort(s))
+	if err != nil || h == "" || p == "" {
+		return fmt.Errorf("upstream %q: want host:port or postgres://host:port/?sslmode=...", s)
+	}
+	return nil
+}
+
+func (u Upstream) validate() error {
+	if u.Addr == "" {
+		return errors.New("upstream address is empty")
+	}
+	if err := validateHostPort(u.Addr); err != nil {
+		return err
+	}
+	switch u.mode() {
+	case TLSDisable, TLSPrefer, TLSRequire, TLSVerifyCA, TLSVerifyFull:
+	default:
+		return fmt.Errorf("sslmode %q: want disable, prefer, require, verify-ca or verify-full", u.TLSMode)
+	}
+	return nil
+}
+
+func (u Upstream) mode() string {
+	if u.TLSMode == "" {
+		return TLSPrefer
+	}
+	return u.TLSMode
+}
+
+// tlsConfig builds the client TLS configuration for the upstream leg, or nil for disable.
+func (u Upstream) tlsConfig() (*tls.Config, error) {
+	mode := u.mode()
+	if mode == TLSDisable {
+		return nil, nil
+	}
+	host, _, _ := net.SplitHostPort(u.Addr)
+	name := u.ServerName
+	if name == "" {
+		name = host
+	}
+	cfg := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}
+	var roots *x509.CertPool
+	if u.RootCert != "" {
+		pem, err := os.ReadFile(u.RootCert)
+		if err != nil {
+			return nil, fmt.Errorf("read sslrootcert: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("sslrootcert %s: no PEM certificates", u.RootCert)
+		}
+		cfg.RootCAs = roots
+	}
+	switch {
+	case mode == TLSVerifyFull:
+	case mode == TLSVerifyCA || (mode == TLSRequire && roots != nil):
+		// Verify the chain but not the host name, as libpq's verify-ca.
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("upstream sent no certificate")
+			}
+			opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
+			for _, c := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		}
+	default: // prefer, require: encryption without verification, as libpq.
+		cfg.InsecureSkipVerify = true
+	}
+	return cfg, nil
+}

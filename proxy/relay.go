@@ -1,0 +1,328 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// The relay moves raw frames: each direction reads as much as the socket has into one
+// buffer, walks the 5-byte frame headers to keep the little state it needs, and writes the
+// whole run of frames with one write. Only ReadyForQuery and ParameterStatus (upstream) and
+// Query/Parse texts passing the ASK prefilter (client, when an Interceptor is set) are
+// decoded; everything else, COPY data and large DataRows included, is passed through
+// without being copied or decoded.
+//
+// Sync points. pgask's own queries (Session.QueryText, RelayQuery) may only run when
+// nothing of the client's is in flight: c2s counts the messages that each produce one
+// ReadyForQuery (Query, Sync, FunctionCall; Syncs sent during COPY FROM STDIN are ignored
+// by the server and uncounted when the copy ends), s2c subtracts each ReadyForQuery once it
+// has been written to the client. Interceptors run on the c2s goroutine, so while one runs
+// the client sends nothing upstream; waitSync parks until the count is zero, then s2c's
+// next replies are routed to pgask (own) by a pointer it checks per frame, until pgask's
+// ReadyForQuery. A Query sent inside an open extended batch may be skipped by the server
+// after an earlier error, which makes the count uncertain: from then on ASK is not
+// intercepted on that session (ErrNotAtSyncPoint), which no real driver triggers.
+
+// clientToServer relays client frames upstream until the client leaves.
+func (s *session) clientToServer() error {
+	m := s.cr
+	ic := s.srv.opts.Interceptor
+	skip := 0
+	drop := false // the rest of the current frame is discarded (after a failed ASK Parse)
+	var inject []byte
+	for {
+		seg := m.r
+		needFull := 0
+		terminate := false
+	frames:
+		for m.r < m.w {
+			if skip > 0 {
+				k := min(skip, m.w-m.r)
+				if drop {
+					if err := s.writeUp(m.buf[seg:m.r]); err != nil {
+						return err
+					}
+					m.r += k
+					seg = m.r
+				} else {
+					m.r += k
+				}
+				skip -= k
+				continue
+			}
+			if m.w-m.r < 5 {
+				needFull = 5
+				break
+			}
+			typ := m.buf[m.r]
+			n := int(binary.BigEndian.Uint32(m.buf[m.r+1:]))
+			if n < 4 || n > maxMessageLen {
+				return fmt.Errorf("%w: client message %q of length %d", errProtocol, typ, n)
+			}
+			total := 1 + n
+			if inject != nil { // discarding until Sync after a failed ASK Parse
+				if typ != 'S' {
+					if err := s.writeUp(m.buf[seg:m.r]); err != nil {
+						return err
+					}
+					k := min(total, m.w-m.r)
+					m.r += k
+					seg = m.r
+					skip, drop = total-k, true
+					continue
+				}
+				s.account('S')
+				s.addInjection(s.zSent, inject)
+				inject = nil
+				m.r += total // a Sync is 5 bytes, and 5 bytes are buffered
+				continue
+			}
+			if ic != nil && (typ == 'Q' || typ == 'P') {
+				if m.w-m.r < total {
+					needFull = total
+					break
+				}
+				if MayBeAsk(queryText(typ, m.buf[m.r+5:m.r+total])) {
+					if err := s.writeUp(m.buf[seg:m.r]); err != nil {
+						return err
+					}
+					frame := m.buf[m.r : m.r+total]
+					m.r += total
+					seg = m.r
+					var err error
+					if inject, err = s.intercept(ic, typ, frame); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			s.account(typ)
+			k := min(total, m.w-m.r)
+			m.r += k
+			skip, drop = total-k, false
+			if typ == 'X' {
+				terminate = true
+				break frames
+			}
+		}
+		if m.r > seg {
+			if err := s.writeUp(m.buf[seg:m.r]); err != nil {
+				return err
+			}
+		}
+		if terminate {
+			return errTerminate
+		}
+		if needFull > len(m.buf)-m.r {
+			m.compact(needFull)
+		}
+		if err := m.readMore(); err != nil {
+			return err
+		}
+	}
+}
+
+// queryText returns the SQL text of a Query or Parse body (possibly without its NUL).
+func queryText(typ byte, body []byte) []byte {
+	if typ == 'Q' {
+		return body
+	}
+	_, rest, ok := cstring(body)
+	if !ok {
+		return nil
+	}
+	return rest
+}
+
+// account updates the sync-point bookkeeping for one client message sent upstream.
+func (s *session) account(typ byte) {
+	switch typ {
+	case 'Q', 'F':
+		if s.unitOpen {
+			s.uncertain = true
+		}
+		s.unitOpen = false
+		s.syncsSinceExec = 0
+		s.zSent++
+		s.pending.Add(1)
+	case 'S':
+		s.unitOpen = false
+		s.syncsSinceExec++
+		s.zSent++
+		s.pending.Add(1)
+	case 'P', 'B', 'D', 'C':
+		s.unitOpen = true
+	case 'E':
+		s.unitOpen = true
+		s.syncsSinceExec = 0
+	case 'c', 'f': // CopyDone, CopyFail: Syncs sent during COPY FROM STDIN got no reply
+		if n := s.syncsSinceExec; n > 0 {
+			s.zSent -= n
+			s.pending.Add(-n)
+		}
+		s.syncsSinceExec = 0
+	}
+}
+
+func (s *session) writeUp(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := s.upstream.Write(b)
+	return err
+}
+
+func (s *session) addInjection(at int64, msg []byte) {
+	s.injMu.Lock()
+	s.injects = append(s.injects, injection{at: at, msg: msg})
+	s.injMu.Unlock()
+	s.injCount.Add(1)
+}
+
+// takeInjection returns the message to write before the ReadyForQuery numbered z.
+func (s *session) takeInjection(z int64) []byte {
+	s.injMu.Lock()
+	defer s.injMu.Unlock()
+	for i, in := range s.injects {
+		if in.at == z {
+			s.injects = append(s.injects[:i], s.injects[i+1:]...)
+			s.injCount.Add(-1)
+			return in.msg
+		}
+	}
+	return nil
+}
+
+// serverToClient relays upstream frames to the client (or to pgask's own consumer) until
+// the upstream closes.
+func (s *session) serverToClient() error {
+	m := s.ur
+	skip := 0
+	skipOwn := false // the rest of the current frame goes to the own route's buffer
+	var skipRoute *ownRoute
+	var zRecv int64
+	errSinceZ := false
+	for {
+		seg := m.r
+		needFull := 0
+		var zs int64 // client ReadyForQuery messages in this batch
+		flushSeg := func() error {
+			if m.r > seg {
+				if err := s.writeClient(m.buf[seg:m.r]); err != nil {
+					return err
+				}
+			}
+			seg = m.r
+			return nil
+		}
+	frames:
+		for m.r < m.w {
+			if skip > 0 {
+				k := min(skip, m.w-m.r)
+				if skipOwn {
+					if err := flushSeg(); err != nil {
+						return err
+					}
+					skipRoute.buf = append(skipRoute.buf, m.buf[m.r:m.r+k]...)
+					m.r += k
+					seg = m.r
+				} else {
+					m.r += k
+				}
+				skip -= k
+				continue
+			}
+			if m.w-m.r < 5 {
+				needFull = 5
+				break
+			}
+			typ := m.buf[m.r]
+			n := int(binary.BigEndian.Uint32(m.buf[m.r+1:]))
+			if n < 4 || n > maxMessageLen {
+				return fmt.Errorf("%w: upstream message %q of length %d", errProtocol, typ, n)
+			}
+			total := 1 + n
+			if own := s.own.Load(); own != nil && typ != 'A' && typ != 'S' {
+				if !own.toClient || typ == 'Z' {
+					if err := flushSeg(); err != nil {
+						return err
+					}
+					if typ == 'Z' {
+						if m.w-m.r < total {
+							needFull = total
+							break
+						}
+						s.tx.Store(uint32(m.buf[m.r+5]))
+						own.buf = append(own.buf, m.buf[m.r:m.r+total]...)
+						m.r += total
+						seg = m.r
+						s.own.Store(nil)
+						own.done <- own.buf
+						continue
+					}
+					k := min(total, m.w-m.r)
+					own.buf = append(own.buf, m.buf[m.r:m.r+k]...)
+					m.r += k
+					seg = m.r
+					skip, skipOwn, skipRoute = total-k, true, own
+					continue
+				}
+				if typ == 'E' { // RelayQuery: the client sees the error, pgask learns of it
+					if m.w-m.r < total {
+						needFull = total
+						break
+					}
+					own.buf = append(own.buf, m.buf[m.r:m.r+total]...)
+				}
+			} else {
+				switch typ {
+				case 'Z':
+					if m.w-m.r < total {
+						needFull = total
+						break frames
+					}
+					s.tx.Store(uint32(m.buf[m.r+5]))
+					zRecv++
+					zs++
+					if s.injCount.Load() > 0 {
+						if msg := s.takeInjection(zRecv); msg != nil && !errSinceZ {
+							if err := flushSeg(); err != nil {
+								return err
+							}
+							if err := s.writeClient(msg); err != nil {
+								return err
+							}
+						}
+					}
+					errSinceZ = false
+				case 'S':
+					if m.w-m.r < total {
+						needFull = total
+						break frames
+					}
+					s.setServerParam(m.buf[m.r+5 : m.r+total])
+				case 'E':
+					errSinceZ = true
+				}
+			}
+			k := min(total, m.w-m.r)
+			m.r += k
+			skip, skipOwn = total-k, false
+		}
+		if err := flushSeg(); err != nil {
+			return err
+		}
+		if zs > 0 && s.pending.Add(-zs) <= 0 && s.waiting.Load() {
+			select {
+			case s.syncCh <- struct{}{}:
+			default:
+			}
+		}
+		if needFull > len(m.buf)-m.r {
+			m.compact(needFull)
+		}
+		if err := m.readMore(); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// session is one client connection and its upstream connection.
+type session struct {
+	srv  *Server
+	log  *slog.Logger
+	peer string
+
+	client    net.Conn
+	clientTLS bool
+	cr        *msgReader
+	upstream  net.Conn
+	ur        *msgReader
+
+	// Startup state, written before the relay starts, read-only afterwards.
+	params     map[string]string
+	protoMinor uint16
+	pid        uint32
+	upKey      []byte
+	ourKey     string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the session ends
+	once   sync.Once
+
+	// cmu serialises writes to the client (relay batches, interceptor messages).
+	cmu sync.Mutex
+
+	tx      atomic.Uint32 // transaction status of the last ReadyForQuery: 'I', 'T', 'E'
+	pending atomic.Int64  // client messages awaiting a ReadyForQuery (Query, Sync, FunctionCall)
+	waiting atomic.Bool   // a waitSync is parked on syncCh
+	syncCh  chan struct{}
+	own     atomic.Pointer[ownRoute] // non-nil: upstream replies belong to pgask, not the client
+
+	// c2s state (owned by the client→server goroutine; Session methods run on it).
+	unitOpen       bool  // extended-protocol messages sent since the last Sync/Query
+	uncertain      bool  // a Query/FunctionCall was sent inside an open extended unit
+	syncsSinceExec int64 // Syncs since the last Execute/Query (ignored by the server during COPY)
+	zSent          int64 // ReadyForQuery-producing messages forwarded
+	wbuf           []byte
+
+	// injected ErrorResponses, written before the ReadyForQuery with sequence number at.
+	injMu    sync.Mutex
+	injects  []injection
+	injCount atomic.Int32
+
+	askMu     sync.Mutex
+	askCancel context.CancelFunc
+
+	spMu         sync.Mutex
+	serverParams map[string]string
+
+	handle Session
+}
+
+type injection struct {
+	at  int64
+	msg []byte
+}
+
+// ownRoute says where upstream replies go while pgask runs its own query.
+type ownRoute struct {
+	toClient bool   // relay everything but ReadyForQuery to the client (RelayQuery)
+	buf      []byte // collected frames (QueryText), or ErrorResponses (RelayQuery)
+	done     chan []byte
+}
+
+func newSession(srv *Server, c net.Conn) *session {
+	s := &session{
+		srv: srv, log: srv.log, peer: c.RemoteAddr().String(), client: c, cr: newMsgReader(c),
+		done: make(chan struct{}), syncCh: make(chan struct{}, 1), serverParams: map[string]string{},
+	}
+	s.ctx, s.cancel = context.WithCancel(srv.baseCtx)
+	s.handle.s = s
+	return s
+}
+
+// close closes both connections; safe to call more than once and from any goroutine.
+func (s *session) close() {
+	s.once.Do(func() {
+		s.cancel()
+		s.client.Close()
+		if s.upstream != nil {
+			s.upstream.Close()
+		}
+		close(s.done)
+	})
+}
+
+func (s *session) run() {
+	defer s.srv.removeSession(s)
+	defer s.close()
+	stopCtx := context.AfterFunc(s.ctx, s.close)
+	defer stopCtx()
+
+	deadline := time.Now().Add(s.srv.opts.StartupTimeout)
+	_ = s.client.SetDeadline(deadline)
+	sctx, cancel := context.WithDeadline(s.ctx, deadline)
+	defer cancel()
+
+	st, err := s.clientStartup(sctx)
+	if err != nil {
+		s.logEnd("client startup failed", err)
+		return
+	}
+	if st.cancel {
+		return
+	}
+	if !s.srv.acquire() {
+		err := s.fatal(errors.New("max connections reached"), "53300", "sorry, too many clients already")
+		s.logEnd("connection refused", err)
+		return
+	}
+	defer s.srv.release()
+	log := s.log.With("peer", s.peer, "user", s.params["user"], "database", s.database())
+	s.log = log
+
+	up, err := s.srv.dialUpstream(sctx)
+	if err != nil {
+		err = s.fatal(err, "08006", fmt.Sprintf("pgask could not connect to the upstream server: %v", err))
+		s.logEnd("upstream unavailable", err)
+		return
+	}
+	s.upstream = up
+	s.ur = newMsgReader(up)
+	if s.ctx.Err() != nil { // closed while dialling: close() ran before upstream was set
+		up.Close()
+		return
+	}
+	_ = up.SetDeadline(deadline)
+	if err := s.relayAuth(st.packet); err != nil {
+		s.logEnd("authentication relay ended", err)
+		return
+	}
+	_ = s.client.SetDeadline(time.Time{})
+	_ = up.SetDeadline(time.Time{})
+	log.Debug("session started", "tls", s.clientTLS, "pid", s.pid)
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.serverToClient() }()
+	err = s.clientToServer()
+	if errors.Is(err, errTerminate) {
+		// Let the upstream read Terminate and close first, so it ends the backend cleanly.
+		select {
+		case err2 := <-errc:
+			s.close()
+			s.logEnd("session ended", err2)
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	s.close()
+	err2 := <-errc
+	if err == nil || isClosed(err) {
+		err = err2
+	}
+	s.logEnd("session ended", err)
+}
+
+func (s *session) database() string {
+	if d := s.params["database"]; d != "" {
+		return d
+	}
+	return s.params["user"]
+}
+
+// logEnd logs a session's end: normal disconnects at Debug, the rest with their SQLSTATE.
+func (s *session) logEnd(msg string, err error) {
+	if err == nil || isClosed(err) {
+		s.log.Debug(msg, "peer", s.peer)
+		return
+	}
+	var se *sqlstateError
+	if errors.As(err, &se) {
+		s.log.Warn(msg, "peer", s.peer, "sqlstate", se.code, "err", err)
+		return
+	}
+	s.log.Warn(msg, "peer", s.peer, "err", err)
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, errTerminate)
+}
+
+var errTerminate = errors.New("client sent Terminate")
+
+func (s *session) setServerParam(body []byte) {
+	name, rest, ok := cstring(body)
+	if !ok {
+		return
+	}
+	val, _, ok := cstring(rest)
+	if !ok {
+		return
+	}
+	s.spMu.Lock()
+	s.serverParams[string(name)] = string(val)
+	s.spMu.Unlock()
+}
+
+func (s *session) cancelASK() {
+	s.askMu.Lock()
+	if s.askCancel != nil {
+		s.askCancel()
+	}
+	s.askMu.Unlock()
+}
+
+// writeClient writes b to the client under the client write lock.
+func (s *session) writeClient(b []byte) error {
+	s.cmu.Lock()
+	_, err := s.client.Write(b)
+	s.cmu.Unlock()
+	return err
+}
