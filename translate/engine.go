@@ -1,0 +1,39 @@
+// Package translate turns a question and a database schema into one checked, read-only SQL
+// statement: it renders a model family's prompt, generates with an Engine (optionally under a
+// schema-constrained GBNF grammar), extracts the SQL from the completion, checks it statically
+// and with the caller's Checker (EXPLAIN), and re-prompts with Postgres' error message when the
+// check fails. It knows nothing of the wire protocol and holds no cgo.
+package translate
+
+import (
+	"context"
+	"time"
+)
+
+// Engine generates a completion for a prompt. The in-process llama.cpp model and the
+// OpenAI-compatible HTTP client (translate/openai) both fit it, as do test fakes.
+//
+// An Engine that refuses work because its queue is full returns an error wrapping
+// ErrQueueFull; a generation stopped by ctx returns an error wrapping ctx.Err().
+type Engine interface {
+	Generate(ctx context.Context, req GenerateRequest) (GenerateResult, error)
+}
+
+// GenerateRequest is one completion request.
+type GenerateRequest struct {
+	Prompt    string
+	Grammar   string   // GBNF; "" = unconstrained
+	MaxTokens int      // new tokens at most; 0 = the engine's default
+	Stop      []string // generation ends before the first of these strings
+}
+
+// GenerateResult is a completion and what it cost.
+type GenerateResult struct {
+	Text             string
+	PromptTokens     int
+	ReusedTokens     int // prompt tokens whose KV cache was reused (0 when unknown)
+	GeneratedTokens  int
+	StopReason       string // engine-specific: "stop", "length", "eos", "grammar", ...
+	PromptDuration   time.Duration
+	GenerateDuration time.Duration
+}

@@ -1,0 +1,332 @@
+package translate
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pgask/pgask/introspect"
+)
+
+// SchemaGrammar returns a GBNF grammar (llama.cpp's format) for a practical subset of
+// PostgreSQL's SELECT in which table and column names can only be those of s: CTEs, joins,
+// subqueries, aggregates (with DISTINCT, FILTER, ORDER BY), window functions, CASE, casts,
+// EXTRACT, date and interval literals and arithmetic, LIKE/ILIKE, IN, BETWEEN, IS [NOT] NULL,
+// set operations, ORDER BY … NULLS FIRST/LAST, LIMIT and OFFSET. The statement ends with `;`.
+//
+// Names are checked as far as a context-free grammar can: outside a WITH query every column
+// reference is a column of some table in s (optionally qualified by any alias), FROM names only
+// tables of s, and ORDER BY/GROUP BY may also name an output alias. A query that starts with
+// WITH may also reference its CTEs and their columns, so inside it any identifier is accepted.
+// Keywords and function names are accepted in upper or lower case. The grammar gives syntax,
+// not meaning: the EXPLAIN check stays necessary.
+//
+// The grammar follows llama.cpp's parser rules: one rule per line, no left recursion, no
+// unary minus, NULLIF with exactly two arguments.
+func SchemaGrammar(s *introspect.Schema) string {
+	g := newGrammarBuilder()
+	g.schemaNames(s)
+	g.rule("root", `ws (query | with-query) ws ";"`)
+	g.rule("query", "select-set")
+	g.rule("with-query", fmt.Sprintf(`%s sp (%s sp)? cte (ws "," ws cte)* ws select-set-w`, g.kw("with"), g.kw("recursive")))
+	g.rule("cte", fmt.Sprintf(`ident (ws "(" ws ident-list ws ")")? sp %s sp ((%s sp)? %s sp)? "(" ws select-set-w ws ")"`,
+		g.kw("as"), g.kw("not"), g.kw("materialized")))
+	g.selectRules("", false)
+	g.selectRules("-w", true)
+	g.commonRules()
+	return g.String()
+}
+
+// NarrowGrammar returns a small GBNF grammar: `SELECT <columns> FROM <table> [WHERE <column>
+// <op> <number>] [LIMIT <number>];` where the columns (one to three, or *, or count(*)) belong
+// to the table. A random-weight test model finishes a statement under it every time, which a
+// broad grammar cannot promise; it is meant for end-to-end tests.
+func NarrowGrammar(s *introspect.Schema) string {
+	g := newGrammarBuilder()
+	var alts []string
+	for i, t := range s.Tables {
+		if len(t.Columns) == 0 {
+			continue
+		}
+		n := fmt.Sprintf("t%d", i)
+		var cols []string
+		for _, c := range t.Columns {
+			cols = append(cols, lit(quoteIdent(c.Name)))
+		}
+		g.rule(n+"-col", strings.Join(dedupe(cols), " | "))
+		g.rule(n, fmt.Sprintf(`(%[1]s-col (", " %[1]s-col (", " %[1]s-col)?)? | "*" | "count(*)") " FROM " %[2]s (" WHERE " %[1]s-col " " ("=" | "<" | ">") " " num)?`,
+			n, lit(tableRef(t))))
+		alts = append(alts, n)
+	}
+	if len(alts) == 0 {
+		alts = append(alts, `"1"`)
+	}
+	g.rule("root", `"SELECT " (`+strings.Join(alts, " | ")+`) (" LIMIT " num)? ";"`)
+	g.rule("num", `[1-9] [0-9]? [0-9]?`)
+	return g.String()
+}
+
+type grammarBuilder struct {
+	names map[string]bool
+	order []string
+	rules map[string]string
+}
+
+func newGrammarBuilder() *grammarBuilder {
+	return &grammarBuilder{names: map[string]bool{}, rules: map[string]string{}}
+}
+
+func (g *grammarBuilder) rule(name, body string) {
+	if !g.names[name] {
+		g.names[name] = true
+		g.order = append(g.order, name)
+	}
+	g.rules[name] = body
+}
+
+func (g *grammarBuilder) String() string {
+	var b strings.Builder
+	for _, n := range g.order {
+		fmt.Fprintf(&b, "%s ::= %s\n", n, g.rules[n])
+	}
+	return b.String()
+}
+
+// kw returns the rule name for a keyword accepted in upper or lower case, defining it.
+func (g *grammarBuilder) kw(word string) string {
+	name := "kw-" + strings.ToLower(strings.ReplaceAll(word, "_", "-"))
+	if !g.names[name] {
+		g.rule(name, lit(strings.ToUpper(word))+" | "+lit(strings.ToLower(word)))
+	}
+	return name
+}
+
+// words returns an alternation of words in upper and lower case.
+func words(ws ...string) string {
+	var alts []string
+	for _, w := range ws {
+		alts = append(alts, lit(strings.ToUpper(w)), lit(strings.ToLower(w)))
+	}
+	return strings.Join(alts, " | ")
+}
+
+// schemaNames defines tbl (table references) and col (column names).
+func (g *grammarBuilder) schemaNames(s *introspect.Schema) {
+	var tbls, cols []string
+	for _, t := range s.Tables {
+		q := quoteIdent(t.Name)
+		tbls = append(tbls, lit(quoteIdent(t.Schema)+"."+q))
+		if t.Schema == "" || t.Schema == "public" {
+			tbls = append(tbls, lit(q))
+		}
+		for _, c := range t.Columns {
+			cols = append(cols, lit(quoteIdent(c.Name)))
+		}
+	}
+	if len(tbls) == 0 {
+		tbls = []string{`"pg_catalog.pg_class"`}
+	}
+	if len(cols) == 0 {
+		cols = []string{`"oid"`}
+	}
+	sort.Strings(tbls)
+	sort.Strings(cols)
+	g.rule("tbl", strings.Join(dedupe(tbls), " | "))
+	g.rule("col", strings.Join(dedupe(cols), " | "))
+}
+
+// selectRules defines the query rules with the given suffix. In loose mode (inside WITH) any
+// identifier may name a table or a column.
+func (g *grammarBuilder) selectRules(sfx string, loose bool) {
+	r := func(name, body string) { g.rule(name+sfx, strings.ReplaceAll(body, "@", sfx)) }
+	kw := g.kw
+	r("select-set", fmt.Sprintf(`select-core@ (sp set-op sp select-core@)* (sp order-by@)? (sp %s sp limit-val)? (sp %s sp limit-val (sp (%s | %s))?)?`,
+		kw("limit"), kw("offset"), kw("rows"), kw("row")))
+	g.rule("set-op", fmt.Sprintf(`(%s | %s | %s) (sp %s)?`, kw("union"), kw("intersect"), kw("except"), kw("all")))
+	g.rule("limit-val", fmt.Sprintf(`[0-9]+ | %s`, kw("all")))
+	r("select-core", fmt.Sprintf(`%s sp (distinct-on@ sp)? select-list@ (sp %s sp from-list@)? (sp %s sp expr@)? (sp %s sp %s sp group-list@)? (sp %s sp expr@)?`,
+		kw("select"), kw("from"), kw("where"), kw("group"), kw("by"), kw("having")))
+	r("distinct-on", fmt.Sprintf(`%s (ws %s ws "(" ws expr-list@ ws ")")?`, kw("distinct"), kw("on")))
+	r("select-list", `select-item@ (ws "," ws select-item@)*`)
+	r("select-item", fmt.Sprintf(`"*" | ident "." "*" | expr@ (sp (%s sp)? alias)?`, kw("as")))
+	r("from-list", `from-item@ (ws "," ws from-item@ | sp join@)*`)
+	r("join", fmt.Sprintf(`(join-type sp)? %s sp from-item@ (sp %s sp expr@ | sp %s ws "(" ws ident-list ws ")")?`,
+		kw("join"), kw("on"), kw("using")))
+	g.rule("join-type", fmt.Sprintf(`%s | (%s | %s | %s) (sp %s)? | %s | %s`,
+		kw("inner"), kw("left"), kw("right"), kw("full"), kw("outer"), kw("cross"), kw("natural")))
+	tableRef := "tbl"
+	if loose {
+		tableRef = "tbl | ident"
+	}
+	r("from-item", fmt.Sprintf(`(%s) (sp (%s sp)? alias)? | (%s sp)? "(" ws select-set@ ws ")" (sp (%s sp)? alias (ws "(" ws ident-list ws ")")?)? | func-call@ (sp (%s sp)? alias)?`,
+		tableRef, kw("as"), kw("lateral"), kw("as"), kw("as")))
+	r("group-list", `group-item@ (ws "," ws group-item@)*`)
+	r("group-item", `expr@ | ident | [0-9]+`)
+	r("order-by", fmt.Sprintf(`%s sp %s sp order-item@ (ws "," ws order-item@)*`, kw("order"), kw("by")))
+	r("order-item", fmt.Sprintf(`(expr@ | ident | [0-9]+) (sp (%s | %s))? (sp %s sp (%s | %s))?`,
+		kw("asc"), kw("desc"), kw("nulls"), kw("first"), kw("last")))
+
+	// Expressions, by precedence, each level `term (op term)*`.
+	r("expr-list", `expr@ (ws "," ws expr@)*`)
+	r("expr", fmt.Sprintf(`and-expr@ (sp %s sp and-expr@)*`, kw("or")))
+	r("and-expr", fmt.Sprintf(`not-expr@ (sp %s sp not-expr@)*`, kw("and")))
+	r("not-expr", fmt.Sprintf(`(%s sp)? pred@`, kw("not")))
+	r("pred", `sum-expr@ (pred-tail@)?`)
+	r("pred-tail", strings.Join([]string{
+		`ws cmp-op ws sum-expr@`,
+		`ws cmp-op ws (` + kw("any") + ` | ` + kw("all") + `) ws "(" ws select-set@ ws ")"`,
+		fmt.Sprintf(`sp %s sp (%s sp)? (%s | %s | %s | %s sp %s sp sum-expr@)`, kw("is"), kw("not"), kw("null"), kw("true"), kw("false"), kw("distinct"), kw("from")),
+		fmt.Sprintf(`sp (%s sp)? %s sp (%s sp)? sum-expr@ sp %s sp sum-expr@`, kw("not"), kw("between"), kw("symmetric"), kw("and")),
+		fmt.Sprintf(`sp (%s sp)? (%s | %s) sp sum-expr@`, kw("not"), kw("like"), kw("ilike")),
+		fmt.Sprintf(`sp (%s sp)? %s ws "(" ws (select-set@ | expr-list@) ws ")"`, kw("not"), kw("in")),
+	}, " | "))
+	g.rule("cmp-op", `"=" | "<>" | "!=" | "<=" | ">=" | "<" | ">" | "~" | "~*" | "!~" | "!~*"`)
+	r("sum-expr", `prod-expr@ (ws add-op ws prod-expr@)*`)
+	g.rule("add-op", `"+" | "-" | "||"`)
+	r("prod-expr", `unary@ (ws mul-op ws unary@)*`)
+	g.rule("mul-op", `"*" | "/" | "%"`)
+	r("unary", fmt.Sprintf(`primary@ ("::" type-name)* (sp %s sp %s sp %s sp primary@)?`, kw("at"), kw("time"), kw("zone")))
+	colRef := `(ident ".")? col`
+	if loose {
+		colRef = `(ident ".")? (col | ident)`
+	}
+	r("primary", strings.Join([]string{
+		"literal",
+		"func-call@",
+		"case-expr@",
+		fmt.Sprintf(`%s ws "(" ws expr@ sp %s sp type-name ws ")"`, kw("cast"), kw("as")),
+		fmt.Sprintf(`%s ws "(" ws extract-field sp %s sp expr@ ws ")"`, kw("extract"), kw("from")),
+		fmt.Sprintf(`%s ws "(" ws expr@ ws "," ws expr@ ws ")"`, kw("nullif")),
+		fmt.Sprintf(`%s ws "(" ws select-set@ ws ")"`, kw("exists")),
+		`"(" ws select-set@ ws ")"`,
+		`"(" ws expr@ ws ")"`,
+		colRef,
+	}, " | "))
+	r("case-expr", fmt.Sprintf(`%s (sp expr@)? (sp %s sp expr@ sp %s sp expr@)+ (sp %s sp expr@)? sp %s`,
+		kw("case"), kw("when"), kw("then"), kw("else"), kw("end")))
+	r("func-call", strings.Join([]string{
+		fmt.Sprintf(`%s ws "(" ws "*" ws ")" (filter@)? (over@)?`, kw("count")),
+		fmt.Sprintf(`agg-name ws "(" ws (%s sp)? expr-list@ (sp order-by@)? ws ")" (filter@)? (over@)?`, kw("distinct")),
+		`win-name ws "(" ws (expr-list@)? ws ")" over@`,
+		`fn-name ws "(" ws (expr-list@)? ws ")"`,
+	}, " | "))
+	r("filter", fmt.Sprintf(`ws %s ws "(" ws %s sp expr@ ws ")"`, kw("filter"), kw("where")))
+	r("over", fmt.Sprintf(`sp %s ws "(" ws (%s sp %s sp expr-list@)? (ws order-by@)? (ws frame)? ws ")"`,
+		kw("over"), kw("partition"), kw("by")))
+}
+
+func (g *grammarBuilder) commonRules() {
+	kw := g.kw
+	g.rule("frame", fmt.Sprintf(`(%s | %s) sp (%s sp frame-bound sp %s sp frame-bound | frame-bound)`,
+		kw("rows"), kw("range"), kw("between"), kw("and")))
+	g.rule("frame-bound", fmt.Sprintf(`%s sp (%s | %s) | %s sp %s | [0-9]+ sp (%s | %s)`,
+		kw("unbounded"), kw("preceding"), kw("following"), kw("current"), kw("row"), kw("preceding"), kw("following")))
+	g.rule("literal", strings.Join([]string{
+		"num", "string",
+		fmt.Sprintf(`(%s | %s | %s) ws string`, kw("interval"), kw("date"), kw("timestamp")),
+		kw("true"), kw("false"), kw("null"),
+		kw("current_date"), kw("current_timestamp"), kw("localtimestamp"),
+	}, " | "))
+	g.rule("num", `[0-9]+ ("." [0-9]+)? ([eE] [0-9]+)?`)
+	g.rule("string", `"'" ([^'] | "''")* "'"`)
+	g.rule("extract-field", words("year", "quarter", "month", "week", "day", "hour", "minute", "second",
+		"epoch", "dow", "isodow", "doy", "milliseconds", "microseconds", "century", "decade", "isoyear"))
+	g.rule("type-name", fmt.Sprintf(`(%s | %s sp %s | (%s | %s) (ws "(" ws [0-9]+ (ws "," ws [0-9]+)? ws ")")?) ("[]")?`,
+		words("integer", "int", "bigint", "smallint", "float", "real", "text", "date",
+			"timestamptz", "time", "interval", "boolean", "bool", "money", "json", "jsonb", "uuid", "int4", "int8",
+			"float8", "float4"),
+		kw("double"), kw("precision"),
+		words("numeric", "decimal", "varchar", "char", "character varying", "character"),
+		kw("timestamp")))
+	g.rule("agg-name", words(aggregateFunctions...))
+	g.rule("win-name", words(windowFunctions...))
+	g.rule("fn-name", words(scalarFunctions...))
+	g.rule("ident-list", `ident (ws "," ws ident)*`)
+	g.rule("alias", "ident")
+	g.rule("ident", `[a-zA-Z_] [a-zA-Z0-9_]* | "\"" [^"]+ "\""`)
+	g.rule("sp", `[ \t\n] ws`)
+	// Bounded white space: an unbounded [ \t\n]* lets a model emit blanks forever.
+	g.rule("ws", `([ \t\n] ([ \t\n] ([ \t\n] ([ \t\n] ([ \t\n] ([ \t\n] ([ \t\n] ([ \t\n])?)?)?)?)?)?)?)?`)
+}
+
+var aggregateFunctions = []string{"sum", "avg", "min", "max", "count", "string_agg", "array_agg",
+	"bool_and", "bool_or", "every", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp",
+	"percentile_cont", "percentile_disc", "mode", "corr", "covar_pop", "covar_samp", "regr_slope", "json_agg",
+	"jsonb_agg"}
+
+var windowFunctions = []string{"row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile",
+	"lag", "lead", "first_value", "last_value", "nth_value"}
+
+var scalarFunctions = []string{"coalesce", "greatest", "least", "abs", "round", "ceil", "ceiling", "floor",
+	"trunc", "sqrt", "power", "exp", "ln", "log", "mod", "sign", "random", "lower", "upper", "length",
+	"char_length", "substring", "substr", "trim", "ltrim", "rtrim", "btrim", "replace", "concat", "concat_ws",
+	"left", "right", "position", "strpos", "split_part", "lpad", "rpad", "initcap", "reverse", "repeat",
+	"regexp_replace", "regexp_match", "to_char", "to_date", "to_timestamp", "to_number", "date_trunc",
+	"date_part", "age", "now", "make_date", "make_interval", "justify_interval", "generate_series",
+	"array_length", "unnest", "cardinality", "md5", "format", "width_bucket", "date", "timezone"}
+
+var plainIdent = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
+
+// quoteIdent returns name as it must be written in SQL: bare when PostgreSQL would fold it to
+// itself and it is not a reserved word, double-quoted otherwise.
+func quoteIdent(name string) string {
+	if plainIdent.MatchString(name) && !needsQuotes(name) {
+		return name
+	}
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+func tableRef(t introspect.Table) string {
+	if t.Schema == "" || t.Schema == "public" {
+		return quoteIdent(t.Name)
+	}
+	return quoteIdent(t.Schema) + "." + quoteIdent(t.Name)
+}
+
+// lit returns s as a GBNF string literal.
+func lit(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func dedupe(xs []string) []string {
+	seen := map[string]bool{}
+	out := xs[:0]
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// needsQuotes reports whether a lower-case name is a key word that cannot be a column or
+// table name without quotes (reserved, or reserved except as a type or function name).
+func needsQuotes(name string) bool {
+	res, err := pg_query.Scan(name)
+	if err != nil || len(res.Tokens) != 1 {
+		return true
+	}
+	k := res.Tokens[0].KeywordKind
+	return k == pg_query.KeywordKind_RESERVED_KEYWORD || k == pg_query.KeywordKind_TYPE_FUNC_NAME_KEYWORD
+}

@@ -1,0 +1,240 @@
+package translate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/pgask/pgask/introspect"
+)
+
+// Checker checks generated SQL against the live database, typically by running EXPLAIN on the
+// client's own session. An error's message is fed back to the model for a repair; a context
+// error stops the translation.
+type Checker interface {
+	Explain(ctx context.Context, sql string) error
+}
+
+// GrammarMode selects the constraint put on generation.
+type GrammarMode int
+
+const (
+	GrammarFull   GrammarMode = iota // SchemaGrammar: a SELECT subset over the schema's names (default)
+	GrammarOff                       // unconstrained
+	GrammarNarrow                    // NarrowGrammar: SELECT <cols> FROM <table> [WHERE …] [LIMIT n];
+)
+
+// Options configure a Translator. The zero value of every field but Template is usable.
+type Options struct {
+	Template       *Template     // prompt family; required
+	Model          string        // model identity, part of the cache key (e.g. file name + size)
+	Grammar        GrammarMode   // default GrammarFull
+	MaxTokens      int           // new tokens per generation; default 400
+	MaxRepairs     int           // re-prompts after a failed check; 0 = none
+	Timeout        time.Duration // per translation (all attempts); 0 = only the caller's ctx
+	CacheSize      int           // translations kept; 0 = 256, negative = no cache
+	AllowFunctions []string      // denied functions to allow anyway (e.g. "pg_sleep")
+	Instructions   []string      // extra prompt instructions
+}
+
+// Request is one question.
+type Request struct {
+	Question  string
+	Schema    *introspect.Schema // for the grammar and the cache key; may be nil with GrammarOff
+	SchemaDDL string             // the (pruned) schema rendered as DDL for the prompt
+	Checker   Checker            // nil skips the EXPLAIN check
+}
+
+// Result is a translation.
+type Result struct {
+	SQL             string // one SELECT, without a trailing ';'
+	Attempts        int    // generations made (1 + repairs); 0 when cached
+	Cached          bool
+	PromptTokens    int // summed over attempts
+	GeneratedTokens int
+	Timings         Timings
+}
+
+// Timings break a translation down, summed over attempts.
+type Timings struct {
+	Grammar  time.Duration // building the grammar (0 when cached)
+	Render   time.Duration // rendering prompts
+	Generate time.Duration // engine calls
+	Check    time.Duration // static checks and Checker.Explain
+	Total    time.Duration
+}
+
+// Translator turns questions into SQL. It is safe for concurrent use.
+type Translator struct {
+	engine   Engine
+	opts     Options
+	log      *slog.Logger
+	cache    *lru[string]
+	grammars *lru[string]
+}
+
+// New returns a Translator over engine.
+func New(engine Engine, opts Options, logger *slog.Logger) (*Translator, error) {
+	if engine == nil {
+		return nil, errors.New("translate: nil engine")
+	}
+	if opts.Template == nil {
+		return nil, errors.New("translate: Options.Template is required")
+	}
+	if opts.MaxTokens <= 0 {
+		opts.MaxTokens = 400
+	}
+	if opts.MaxRepairs < 0 {
+		opts.MaxRepairs = 0
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = 256
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Translator{
+		engine:   engine,
+		opts:     opts,
+		log:      logger,
+		cache:    newLRU[string](opts.CacheSize),
+		grammars: newLRU[string](16),
+	}, nil
+}
+
+// Translate turns req.Question into one checked SQL statement. Errors other than the
+// caller's context errors are *Error values wrapping one of the sentinel kinds.
+func (t *Translator) Translate(ctx context.Context, req Request) (Result, error) {
+	start := time.Now()
+	question := strings.TrimSpace(req.Question)
+	if question == "" {
+		return Result{}, newError(ErrUnanswerable, 0, "", nil, "the question is empty")
+	}
+	fp := SchemaFingerprint(req.Schema, req.SchemaDDL)
+	key := strings.Join([]string{t.opts.Model, t.opts.Template.Name, fmt.Sprint(int(t.opts.Grammar)), fp, question}, "\x00")
+	if sql, ok := t.cache.get(key); ok {
+		return Result{SQL: sql, Cached: true, Timings: Timings{Total: time.Since(start)}}, nil
+	}
+	if t.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.opts.Timeout)
+		defer cancel()
+	}
+
+	var res Result
+	grammar, err := t.grammar(fp, req.Schema, &res.Timings)
+	if err != nil {
+		return res, newError(ErrEngine, 0, "", err, "build grammar")
+	}
+	data := PromptData{Question: question, Schema: req.SchemaDDL, Instructions: t.opts.Instructions}
+	for attempt := 0; attempt <= t.opts.MaxRepairs; attempt++ {
+		res.Attempts = attempt + 1
+		t0 := time.Now()
+		prompt, err := t.opts.Template.Render(data)
+		res.Timings.Render += time.Since(t0)
+		if err != nil {
+			return res, newError(ErrEngine, res.Attempts, "", err, "render prompt")
+		}
+
+		t0 = time.Now()
+		gen, err := t.engine.Generate(ctx, GenerateRequest{
+			Prompt: prompt, Grammar: grammar, MaxTokens: t.opts.MaxTokens, Stop: t.opts.Template.Stop,
+		})
+		res.Timings.Generate += time.Since(t0)
+		res.PromptTokens += gen.PromptTokens
+		res.GeneratedTokens += gen.GeneratedTokens
+		if err != nil {
+			return res, t.engineError(ctx, res.Attempts, err)
+		}
+		t.log.DebugContext(ctx, "translate: generated", "attempt", res.Attempts, "tokens", gen.GeneratedTokens,
+			"stop", gen.StopReason, "text", gen.Text)
+
+		sql, err := Extract(gen.Text)
+		if errors.Is(err, ErrUnanswerable) {
+			return res, newError(ErrUnanswerable, res.Attempts, "", nil, "the model answered %q", strings.TrimSpace(firstLine(gen.Text)))
+		}
+		var problem error
+		t0 = time.Now()
+		switch {
+		case err != nil:
+			problem = err
+		default:
+			problem = CheckStatic(sql, t.opts.AllowFunctions)
+			if isUnsafe(problem) {
+				res.Timings.Check += time.Since(t0)
+				return res, newError(ErrRejected, res.Attempts, sql, problem, "%s", sql)
+			}
+			if problem == nil && req.Checker != nil {
+				problem = req.Checker.Explain(ctx, sql)
+				if ctx.Err() != nil {
+					res.Timings.Check += time.Since(t0)
+					return res, t.engineError(ctx, res.Attempts, ctx.Err())
+				}
+			}
+		}
+		res.Timings.Check += time.Since(t0)
+		if problem == nil {
+			res.SQL = sql
+			res.Timings.Total = time.Since(start)
+			t.cache.put(key, sql)
+			return res, nil
+		}
+		t.log.InfoContext(ctx, "translate: generated SQL failed its check", "attempt", res.Attempts, "sql", sql, "err", problem)
+		if attempt == t.opts.MaxRepairs {
+			return res, newError(ErrInvalidSQL, res.Attempts, sql, problem, "after %d attempt(s)", res.Attempts)
+		}
+		data.PreviousSQL = sql
+		if sql == "" {
+			data.PreviousSQL = strings.TrimSpace(gen.Text)
+		}
+		data.Error = problem.Error()
+	}
+	panic("unreachable")
+}
+
+// engineError classifies a failed generation or check.
+func (t *Translator) engineError(ctx context.Context, attempts int, err error) error {
+	switch {
+	case errors.Is(err, ErrQueueFull):
+		return newError(ErrQueueFull, attempts, "", err, "")
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		return newError(ErrTimeout, attempts, "", err, "")
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return fmt.Errorf("translate: %w", ctx.Err())
+	}
+	return newError(ErrEngine, attempts, "", err, "")
+}
+
+func (t *Translator) grammar(fp string, s *introspect.Schema, tm *Timings) (string, error) {
+	if t.opts.Grammar == GrammarOff {
+		return "", nil
+	}
+	if s == nil || len(s.Tables) == 0 {
+		return "", errors.New("grammar needs a schema with at least one table")
+	}
+	key := fmt.Sprint(int(t.opts.Grammar)) + fp
+	if g, ok := t.grammars.get(key); ok {
+		return g, nil
+	}
+	t0 := time.Now()
+	var g string
+	if t.opts.Grammar == GrammarNarrow {
+		g = NarrowGrammar(s)
+	} else {
+		g = SchemaGrammar(s)
+	}
+	tm.Grammar = time.Since(t0)
+	t.grammars.put(key, g)
+	return g, nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
