@@ -10,15 +10,27 @@ package asksplit
 // the word EXPLAIN. Quotes and comments are not lexed, so an ASK inside a string literal may
 // give a false positive; Split then decides.
 func MightContainASK(b []byte) bool {
-	for i := 2; i < len(b); i++ {
-		if b[i]|0x20 != 'k' || b[i-1]|0x20 != 's' || b[i-2]|0x20 != 'a' {
+	// Every three-byte window holds exactly one multiple of 3: look at those bytes only.
+	for i := 0; i < len(b); i += 3 {
+		var start int
+		switch b[i] | 0x20 {
+		case 'a':
+			start = i
+		case 's':
+			start = i - 1
+		case 'k':
+			start = i - 2
+		default:
 			continue
 		}
-		start := i - 2
+		if start < 0 || start+3 > len(b) ||
+			b[start]|0x20 != 'a' || b[start+1]|0x20 != 's' || b[start+2]|0x20 != 'k' {
+			continue
+		}
 		if start > 0 && isIdentCont(b[start-1]) {
 			continue
 		}
-		if i+1 < len(b) && !askFollower(b[i+1]) {
+		if start+3 < len(b) && !askFollower(b[start+3]) {
 			continue
 		}
 		if askContext(b, start) {
