@@ -234,16 +234,18 @@ func appendQuery(dst []byte, sql string) []byte {
 	return dst
 }
 
-// MayBeAsk is the relay's cheap prefilter: it reports whether query text, after white space
-// and comments, starts with the word ASK (any case), or holds "(" + optional space + ASK (a
-// parenthesised ASK used as a subquery). Only texts that pass reach the Interceptor.
+// MayBeAsk is the relay's cheap prefilter: it reports whether the word ASK (any case) follows,
+// after white space and comments, the start of text, a ';' (a later statement of a
+// multi-statement Query) or a '(' (a parenthesised ASK used as a subquery). It does not lex
+// quotes, so it may say yes for text inside a literal; the Interceptor decides. Only texts that
+// pass reach the Interceptor.
 func MayBeAsk(text []byte) bool {
 	i := skipSpaceAndComments(text, 0)
 	if isAskWord(text, i) {
 		return true
 	}
 	for j := i; j < len(text); j++ {
-		if text[j] == '(' && isAskWord(text, skipSpaceAndComments(text, j+1)) {
+		if c := text[j]; (c == '(' || c == ';') && isAskWord(text, skipSpaceAndComments(text, j+1)) {
 			return true
 		}
 	}

@@ -35,7 +35,7 @@ type Server struct {
 	addrReady chan struct{}
 	idle      chan struct{} // closed and replaced when sessions drop to zero while shutting down
 
-	active atomic.Int64
+	active     atomic.Int64
 	baseCtx    context.Context
 	baseCancel context.CancelFunc
 	closeOnce  sync.Once
