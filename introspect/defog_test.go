@@ -46,22 +46,35 @@ func loadDefog(t testing.TB, c *pgcluster.Cluster, db, name string, intoSchema b
 	t.Helper()
 	dir := defogDir(t, name)
 	ctx := ctxT(t)
+	tableSchemas := func() map[string]bool {
+		out, err := c.Psql(ctx, db, "-At", "-c", `SELECT DISTINCT n.nspname FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT LIKE 'pg\_%'
+  AND n.nspname <> 'information_schema'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, f := range strings.Fields(string(out)) {
+			m[f] = true
+		}
+		return m
+	}
+	before := tableSchemas()
 	if err := c.LoadFile(ctx, db, filepath.Join(dir, name+".sql")); err != nil {
 		t.Fatal(err)
 	}
 	if intoSchema {
-		out, err := c.Psql(ctx, db, "-At", "-c", `SELECT DISTINCT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-  AND n.nspname NOT IN (SELECT datname FROM pg_database)`)
-		if err != nil {
-			t.Fatal(err)
+		var added []string
+		for s := range tableSchemas() {
+			if !before[s] {
+				added = append(added, s)
+			}
 		}
-		schemas := strings.Fields(string(out))
-		if len(schemas) != 1 {
-			t.Fatalf("load %s: tables landed in schemas %v, want exactly one", name, schemas)
+		if len(added) != 1 {
+			t.Fatalf("load %s: tables landed in new schemas %v, want exactly one", name, added)
 		}
 		mustExec(t, c, db, fmt.Sprintf("ALTER SCHEMA %s RENAME TO %s; CREATE SCHEMA IF NOT EXISTS public",
-			introspect.QuoteIdent(schemas[0]), introspect.QuoteIdent(name)))
+			introspect.QuoteIdent(added[0]), introspect.QuoteIdent(name)))
 	}
 
 	b, err := os.ReadFile(filepath.Join(dir, name+".json"))
