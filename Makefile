@@ -10,18 +10,19 @@ export CGO_CXXFLAGS := -O3 -march=$(PGASK_MARCH)
 GO ?= go
 BIN := bin/pgask
 
-.PHONY: build test race fuzz vet fmt-check run clean
+
+.PHONY: ensure-postgres build test race fuzz vet fmt-check run clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pgask
 
-test:
+test: ensure-postgres
 	$(GO) test -count=1 -timeout 20m ./...
 
 # The race detector on the packages that link no heavy C code (llama.cpp, the Postgres parser):
 # instrumenting those would rebuild minutes of C for no gain.
 RACE_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .Deps " "}}' ./... | grep -v -e ollama/ollama -e pg_query_go -e translate/llama | cut -d' ' -f1)
-race:
+race: ensure-postgres
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 
 # Every fuzz target for FUZZTIME each (seed corpora under testdata/fuzz also run in `make test`).
@@ -34,6 +35,9 @@ vet:
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+ensure-postgres:
+	@bash .ci/ensure-postgres.sh
 
 clean:
 	rm -rf bin

@@ -38,7 +38,7 @@ var keys = []Key{
 	{"log-level", "log-level", "info", "debug, info, warn or error"},
 	{"log-format", "log-format", "text", "text or json (logs go to stderr)"},
 	{"engine", "engine", "llama", "llama (in-process llama.cpp) or openai (an OpenAI-compatible /v1/completions server)"},
-	{"model.path", "model", "sqlcoder-7b-2", "GGUF file path, known model name (see `pgask pull --list`) or URL"},
+	{"model.path", "model", "sqlcoder-7b-2", "GGUF file path, known model name (pgask pull --list) or URL"},
 	{"model.cache-dir", "model-cache-dir", "", "where downloaded models live (default $XDG_CACHE_HOME/pgask/models)"},
 	{"model.download", "model-download", true, "download a known model at start when it is missing"},
 	{"model.template", "template", "", "prompt template family (sqlcoder-7b-2, sqlcoder-34b, llama-3-sqlcoder-8b); empty = from the GGUF metadata"},

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pgask/pgask/config"
+	"github.com/pgask/pgask/proxy"
+)
+
+func newServeCmd() *cobra.Command {
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the proxy in front of a PostgreSQL server",
+		Long: `Run pgask in front of a PostgreSQL server. Clients connect to --listen with their own
+user, database and password; pgask relays authentication to --upstream, passes every
+statement through untouched and answers ASK statements.
+
+Every key can be set in a YAML file (--config), through PGASK_* environment variables or
+with flags; flags win over the environment, which wins over the file.
+
+Configuration keys (file key, environment variable, default):
+` + keyTable(),
+		Example: `  pgask serve --upstream postgres://db.internal:5432/?sslmode=require
+  PGASK_UPSTREAM=127.0.0.1:5432 pgask serve --listen 0.0.0.0:6432 --model sqlcoder-7b-2`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(configFile, cmd.Flags(), nil)
+			if err != nil {
+				return err
+			}
+			return serve(cmd, cfg)
+		},
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file")
+	config.RegisterFlags(cmd.Flags())
+	return cmd
+}
+
+// keyTable documents every configuration key for --help.
+func keyTable() string {
+	var b strings.Builder
+	for _, k := range config.Keys() {
+		fmt.Fprintf(&b, "  %-24s %-32s %v\n", k.Name, "$"+k.Env(), k.Default)
+	}
+	b.WriteString("  (the OpenAI-compatible engine's API key is read from $PGASK_OPENAI_API_KEY only)\n")
+	return b.String()
+}
+
+// proxyOptions maps the configuration onto the proxy's options.
+func proxyOptions(cfg *config.Config) (proxy.Options, error) {
+	up, err := proxy.ParseUpstream(cfg.Upstream)
+	if err != nil {
+		return proxy.Options{}, fmt.Errorf("upstream: %w", err)
+	}
+	opts := proxy.Options{
+		Listen:          cfg.Listen,
+		Upstream:        up,
+		MaxConnections:  cfg.MaxConnections,
+		StartupTimeout:  cfg.StartupTimeout,
+		ConnectTimeout:  cfg.ConnectTimeout,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return proxy.Options{}, fmt.Errorf("tls-cert: load key pair: %w", err)
+		}
+		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return opts, nil
+}
+
+func serve(cmd *cobra.Command, cfg *config.Config) error {
+	log, err := newLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	opts, err := proxyOptions(cfg)
+	if err != nil {
+		return err
+	}
+	opts.Logger = log
+	srv, err := proxy.New(opts)
+	if err != nil {
+		return fmt.Errorf("start proxy: %w", err)
+	}
+	defer srv.Close()
+	return srv.ListenAndServe(cmd.Context())
+}
