@@ -1,0 +1,77 @@
+// Package sqleval scores generated SQL the way defog's sql-eval benchmark does: it reads the
+// benchmark's question files, runs the gold and the generated query, compares their results
+// (exact, normalised or subset match), and aggregates accuracy per query category and latency
+// percentiles.
+package sqleval
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Question is one row of a sql-eval question file.
+type Question struct {
+	DBName           string // database the question runs on (a folder of defog-data)
+	Category         string // query_category
+	Question         string
+	Query            string // gold SQL: alternatives separated by ';', {a, b} subsets (see GoldQueries)
+	Instructions     string // optional column
+	FullInstructions string // optional column (advanced set)
+	Line             int    // 1-based record number in the file, header excluded
+}
+
+var errMissingColumn = errors.New("missing column")
+
+// ReadQuestions reads a sql-eval CSV file (a header row naming at least db_name, query_category,
+// question and query; instructions and full_instructions are read when present, other columns
+// are ignored). Fields may span lines, as in the advanced set. The file is read as Python's csv
+// module reads it (sql-eval's own reader), which tolerates stray quotes.
+func ReadQuestions(r io.Reader) ([]Question, error) {
+	cr := &csvReader{r: bufio.NewReader(r)}
+	header, err := cr.read()
+	if err != nil {
+		return nil, fmt.Errorf("read questions header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	for _, name := range []string{"db_name", "query_category", "question", "query"} {
+		if _, ok := col[name]; !ok {
+			return nil, fmt.Errorf("read questions: %w %q (header %q)", errMissingColumn, name, header)
+		}
+	}
+	get := func(rec []string, name string) string {
+		i, ok := col[name]
+		if !ok || i >= len(rec) {
+			return ""
+		}
+		return rec[i]
+	}
+	var qs []Question
+	for n := 1; ; n++ {
+		rec, err := cr.read()
+		if errors.Is(err, io.EOF) {
+			return qs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read questions record %d: %w", n, err)
+		}
+		q := Question{
+			DBName:           strings.TrimSpace(get(rec, "db_name")),
+			Category:         strings.TrimSpace(get(rec, "query_category")),
+			Question:         get(rec, "question"),
+			Query:            get(rec, "query"),
+			Instructions:     get(rec, "instructions"),
+			FullInstructions: get(rec, "full_instructions"),
+			Line:             n,
+		}
+		if q.DBName == "" || q.Question == "" || strings.TrimSpace(q.Query) == "" {
+			return nil, fmt.Errorf("read questions record %d: empty db_name, question or query", n)
+		}
+		qs = append(qs, q)
+	}
+}
