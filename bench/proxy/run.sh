@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Pass-through benchmark: pgbench -S against PostgreSQL directly, through PgBouncer (session
+# mode) and through pgask's relay, in alternation; prints TPS, the ratio to direct, and the
+# average latency at one client. Needs PostgreSQL server binaries, pgbench and pgbouncer
+# (Debian: apt-get install -y postgresql pgbouncer). Run from the repository root:
+#   bench/proxy/run.sh            # ROUNDS=3 DURATION=5 SCALE=10 CLIENTS=8 JOBS=2
+# Environment: ROUNDS, DURATION (s per run), SCALE, CLIENTS, JOBS, MODES ("simple extended
+# prepared"), PROFILE=1 (write a CPU profile of pgask's relay to bench/out/relay.pprof).
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+SCALE=${SCALE:-10}
+CLIENTS=${CLIENTS:-8}
+JOBS=${JOBS:-2}
+MODES=${MODES:-"simple extended prepared"}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT="$ROOT/bench/out"
+mkdir -p "$OUT"
+
+PGBIN=${PGASK_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+[ -x "$PGBIN/initdb" ] || { echo "no PostgreSQL binaries (set PGASK_PG_BIN)" >&2; exit 1; }
+PGBENCH=$(command -v pgbench || echo "$PGBIN/pgbench")
+PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+[ -x "$PGBOUNCER" ] || { echo "pgbouncer not found (apt-get install -y pgbouncer)" >&2; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port)
+
+TMP=$(mktemp -d /tmp/pgask-bench.XXXXXX)
+chmod 755 "$TMP"
+AS=()
+if [ "$(id -u)" = 0 ]; then chown postgres: "$TMP"; AS=(runuser -u postgres --); fi
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "${AS[@]}" "$PGBIN/pg_ctl" -D "$TMP/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+echo "== starting PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on $PGPORT"
+"${AS[@]}" "$PGBIN/initdb" -D "$TMP/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >/dev/null
+cat >>"$TMP/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$TMP'
+max_connections = 100
+shared_buffers = 128MB
+fsync = off
+synchronous_commit = off
+CONF
+"${AS[@]}" "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/pg.log" -o "-p $PGPORT" -w start >/dev/null
+"$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres bench
+"$PGBENCH" -i -q -s "$SCALE" -h 127.0.0.1 -p "$PGPORT" -U postgres bench >/dev/null 2>&1
+
+echo "== starting PgBouncer $("$PGBOUNCER" --version | head -1 | awk '{print $2}') (session mode) on $BOUNCER_PORT"
+cat >"$TMP/pgbouncer.ini" <<INI
+[databases]
+bench = host=127.0.0.1 port=$PGPORT dbname=bench
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $TMP/userlist.txt
+pool_mode = session
+max_client_conn = 200
+default_pool_size = 50
+ignore_startup_parameters = extra_float_digits
+logfile = $TMP/pgbouncer.log
+INI
+echo '"postgres" ""' >"$TMP/userlist.txt"
+[ "$(id -u)" = 0 ] && chown postgres: "$TMP/pgbouncer.ini" "$TMP/userlist.txt"
+"${AS[@]}" "$PGBOUNCER" "$TMP/pgbouncer.ini" >/dev/null 2>&1 &
+PIDS+=($!)
+
+echo "== building and starting pgask's relay on $PGASK_PORT"
+(cd "$ROOT" && go build -o "$TMP/relay" ./bench/proxy/relay)
+PROFARG=()
+[ "${PROFILE:-0}" = 1 ] && PROFARG=(-cpuprofile "$OUT/relay.pprof")
+"$TMP/relay" -listen "127.0.0.1:$PGASK_PORT" -upstream "127.0.0.1:$PGPORT" "${PROFARG[@]}" &
+PIDS+=($!)
+
+for port in "$BOUNCER_PORT" "$PGASK_PORT"; do
+  for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d bench -U postgres && break; sleep 0.1; done
+done
+
+declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT)
+TARGETS="direct pgbouncer pgask"
+
+run() { # target mode clients jobs -> "tps latency_ms"
+  local out
+  out=$("$PGBENCH" -n -S -M "$2" -c "$3" -j "$4" -T "$DURATION" -h 127.0.0.1 -p "${PORT[$1]}" -U postgres bench 2>&1) || { echo "$out" >&2; exit 1; }
+  echo "$(awk '/^tps = /{print $3}' <<<"$out") $(awk '/^latency average = /{print $4}' <<<"$out")"
+}
+
+echo "== load before: $(uptime)"
+RES="$OUT/proxy-bench.tsv"
+: >"$RES"
+for round in $(seq "$ROUNDS"); do
+  for mode in $MODES; do
+    for t in $TARGETS; do
+      read -r tps _ < <(run "$t" "$mode" "$CLIENTS" "$JOBS")
+      read -r _ lat < <(run "$t" "$mode" 1 1)
+      printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$mode" "$t" "$tps" "$lat" | tee -a "$RES"
+    done
+  done
+done
+echo "== load after: $(uptime)"
+
+python3 - "$RES" "$CLIENTS" <<'PY'
+import sys, statistics as st, collections
+rows = [l.split('\t') for l in open(sys.argv[1]).read().split('\n') if l]
+tps = collections.defaultdict(list); lat = collections.defaultdict(list)
+for r, mode, t, x, l in rows:
+    tps[mode, t].append(float(x)); lat[mode, t].append(float(l) * 1000)
+modes = list(dict.fromkeys(r[1] for r in rows))
+print(f"\nmedian of {len(set(r[0] for r in rows))} rounds; TPS at -c {sys.argv[2]}, latency (µs) at -c 1")
+print(f"{'mode':9} {'direct':>9} {'pgbouncer':>9} {'ratio':>6} {'pgask':>9} {'ratio':>6} | {'lat direct':>10} {'+pgbouncer':>10} {'+pgask':>8}")
+for m in modes:
+    d, b, a = (st.median(tps[m, t]) for t in ("direct", "pgbouncer", "pgask"))
+    ld, lb, la = (st.median(lat[m, t]) for t in ("direct", "pgbouncer", "pgask"))
+    print(f"{m:9} {d:9.0f} {b:9.0f} {b/d:6.2f} {a:9.0f} {a/d:6.2f} | {ld:10.1f} {lb-ld:+10.1f} {la-ld:+8.1f}")
+PY
