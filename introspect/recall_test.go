@@ -155,3 +155,85 @@ func readCSV(s string) [][]string {
 	}
 	return recs
 }
+
+// TestPruneRecall measures, on one catalog holding all defog databases (each in its own
+// schema) and on each database alone, the share of sql-eval questions whose gold tables and
+// columns all survive Prune at 1k and 2k tokens. It fails below 95 % at 2k tokens.
+// Run: go test ./introspect -run TestPruneRecall -v
+func TestPruneRecall(t *testing.T) {
+	conn, _ := combinedCatalog(t)
+	qs := readEvalQuestions(t)
+	full, err := introspect.Load(ctxT(t), introspect.NewPgxQuerier(conn), introspect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("combined catalog: %d tables, %d tokens of DDL (estimated)", len(full.Tables), introspect.EstimateTokens(introspect.Render(full)))
+
+	only := func(schema string) *introspect.Schema {
+		out := &introspect.Schema{}
+		for _, tab := range full.Tables {
+			if tab.Schema == schema {
+				out.Tables = append(out.Tables, tab)
+			}
+		}
+		return out
+	}
+	type result struct{ all, tables, n, tokens int }
+	run := func(name string, budget int, schemaOf func(db string) *introspect.Schema) result {
+		var r result
+		for _, q := range qs {
+			s := schemaOf(q.DB)
+			alts, err := goldRefs(full, q.DB, q.Query)
+			if err != nil {
+				t.Errorf("%s: %v", q.DB, err)
+				continue
+			}
+			pruned := introspect.Prune(s, q.Question, budget)
+			tokens := introspect.EstimateTokens(introspect.Render(pruned))
+			if tokens > budget {
+				t.Errorf("%s budget %d: pruned schema has %d tokens", name, budget, tokens)
+			}
+			r.tokens += tokens
+			r.n++
+			okAll, okTables := false, false
+			for _, a := range alts {
+				all, tables := a.survives(pruned, q.DB)
+				okAll, okTables = okAll || all, okTables || tables
+			}
+			if okAll {
+				r.all++
+			}
+			if okTables {
+				r.tables++
+			}
+			if !okAll && testing.Verbose() && budget == 2000 {
+				t.Logf("%s %d miss [%s] %q\n  gold %v\n  kept %v", name, budget, q.DB, q.Question, alts, tableNames(pruned))
+			}
+		}
+		return r
+	}
+	var at2k float64
+	for _, c := range []struct {
+		name     string
+		schemaOf func(string) *introspect.Schema
+	}{
+		{"combined", func(string) *introspect.Schema { return full }},
+		{"single", only},
+	} {
+		for _, budget := range []int{1000, 2000} {
+			r := run(c.name, budget, c.schemaOf)
+			if r.n == 0 {
+				t.Fatal("no questions")
+			}
+			rec := float64(r.all) / float64(r.n)
+			t.Logf("RECALL %-8s budget %4d: tables+columns %5.1f %% (%d/%d), tables %5.1f %%, mean %d tokens",
+				c.name, budget, 100*rec, r.all, r.n, 100*float64(r.tables)/float64(r.n), r.tokens/r.n)
+			if c.name == "combined" && budget == 2000 {
+				at2k = rec
+			}
+		}
+	}
+	if at2k < 0.95 {
+		t.Errorf("recall at 2k tokens on the combined catalog = %.1f %%, want ≥ 95 %%", 100*at2k)
+	}
+}
