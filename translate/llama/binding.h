@@ -90,3 +90,11 @@ static inline llama_token pgask_pick(struct llama_sampler *g, struct llama_sampl
 	}
 	return best < 0 ? -1 : a.data[best].id;
 }
+
+// pgask_threadpool_new makes a persistent thread pool (as llama-bench does) so that a decode does
+// not start and join n-1 threads every token. poll: 0 = sleep at once between graphs, 100 = spin.
+static inline struct ggml_threadpool *pgask_threadpool_new(int n_threads, int poll) {
+	struct ggml_threadpool_params p = ggml_threadpool_params_default(n_threads);
+	p.poll = (uint32_t)poll;
+	return ggml_threadpool_new(&p);
+}

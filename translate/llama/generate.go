@@ -126,6 +126,7 @@ type lctx struct {
 	mem   C.llama_memory_t
 	batch C.struct_llama_batch
 	flag  *C.int // abort flag read by llama_decode's abort callback
+	pool  *C.struct_ggml_threadpool
 	cands *C.llama_token_data
 	nctx  int
 	nbat  int
@@ -150,6 +151,15 @@ func newLctx(m *Model, o Options) (*lctx, error) {
 		C.free(unsafe.Pointer(lc.flag))
 		return nil, errors.New("llama.cpp cannot create the context (out of memory? see its log)")
 	}
+	if o.Threads > 1 {
+		lc.pool = C.pgask_threadpool_new(C.int(o.Threads), C.int(o.ThreadPoll))
+		if lc.pool == nil {
+			C.llama_free(lc.c)
+			C.free(unsafe.Pointer(lc.flag))
+			return nil, errors.New("ggml cannot create the thread pool")
+		}
+		C.llama_attach_threadpool(lc.c, lc.pool, lc.pool)
+	}
 	lc.nctx = int(C.llama_n_ctx(lc.c))
 	lc.mem = C.llama_get_memory(lc.c)
 	lc.batch = C.llama_batch_init(C.int32_t(o.BatchSize), 0, 1)
@@ -163,6 +173,9 @@ func (lc *lctx) free() {
 	}
 	C.llama_batch_free(lc.batch)
 	C.llama_free(lc.c)
+	if lc.pool != nil {
+		C.ggml_threadpool_free(lc.pool)
+	}
 	C.free(unsafe.Pointer(lc.flag))
 	C.free(unsafe.Pointer(lc.cands))
 	lc.c = nil
@@ -469,4 +482,10 @@ func (s *streamer) flush() error {
 		end = s.cut
 	}
 	return s.emit(end)
+}
+
+// clearCache empties lc's KV cache (benchmarks start every run from an empty context).
+func clearCache(lc *lctx) {
+	C.llama_memory_clear(lc.mem, true)
+	lc.cached = lc.cached[:0]
 }

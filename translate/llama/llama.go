@@ -53,6 +53,9 @@ type Options struct {
 	Parallel    int        // contexts, each with its own KV cache and goroutine; 0 = 1
 	QueueDepth  int        // requests waiting for a free context before ErrQueueFull; 0 = 8
 	LogLevel    slog.Level // llama.cpp/ggml log lines below this level are dropped; 0 = Info
+	// ThreadPoll is how hard idle decode threads spin for the next graph before sleeping, 0–100
+	// (ggml's polling level); 0 = 50, ggml's default; < 0 = never spin (kindest to a busy machine).
+	ThreadPoll int
 }
 
 func (o Options) withDefaults() Options {
@@ -67,6 +70,14 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueueDepth <= 0 {
 		o.QueueDepth = 8
+	}
+	switch {
+	case o.ThreadPoll == 0:
+		o.ThreadPoll = 50
+	case o.ThreadPoll < 0:
+		o.ThreadPoll = 0
+	case o.ThreadPoll > 100:
+		o.ThreadPoll = 100
 	}
 	if o.GPULayers < 0 {
 		o.GPULayers = 999

@@ -342,7 +342,7 @@ func TestPrefixReuse(t *testing.T) {
 		}
 	}
 	// the reused cache gives the same answer as a fresh evaluation
-	fresh := load(t, models.f32, Options{ContextSize: 1024})
+	fresh := load(t, models.f32, Options{ContextSize: 1024, Threads: 2}) // also exercises the thread pool
 	a, err1 := m.Generate(ctx, Request{Prompt: q1, Grammar: narrowGrammar})
 	b, err2 := fresh.Generate(ctx, Request{Prompt: q1, Grammar: narrowGrammar})
 	if err1 != nil || err2 != nil || a.Text != b.Text {
