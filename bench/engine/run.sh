@@ -21,7 +21,8 @@ echo "load after:  $(uptime)"
 echo "$out" | grep -E '^(cpu|Benchmark)'
 echo
 echo "median tokens/s:"
-echo "$out" | awk '/^BenchmarkEngine/ { name=$1; sub(/-[0-9]+$/, "", name); sub(/^BenchmarkEngine\//, "", name); n[name]++; v[name, n[name]]=$(NF-1)+0; runs[name]=runs[name] " " $(NF-1) }
+echo "$out" | awk '/^BenchmarkEngine/ { name=$1; sub(/-[0-9]+$/, "", name); sub(/^BenchmarkEngine\//, "", name); n[name]++; for (i=1;i<NF;i++) if ($(i+1)=="t/s") t=$i; else if ($(i+1)=="cpu/thread") u=$i
+    v[name, n[name]]=t+0; runs[name]=runs[name] " " t " (cpu " u ")" }
   END { for (k in n) { c=n[k]; for (i=1;i<=c;i++) a[i]=v[k,i]
           for (i=2;i<=c;i++) { x=a[i]; j=i-1; while (j>0 && a[j]>x) { a[j+1]=a[j]; j-- } a[j+1]=x }
           med = (c%2) ? a[(c+1)/2] : (a[c/2]+a[c/2+1])/2

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ func BenchmarkEngine(b *testing.B) {
 			for i := range toks {
 				toks[i] = int32(rng.IntN(m.meta.VocabSize))
 			}
+			threads := n
 			run := func(b *testing.B, batches [][]int32) {
 				clear := func() {
 					clearCache(lc)
@@ -60,18 +62,22 @@ func BenchmarkEngine(b *testing.B) {
 				for _, bt := range batches {
 					n += len(bt)
 				}
-				var total time.Duration
+				var total, cpu time.Duration
 				for b.Loop() {
 					clear()
-					start := time.Now()
+					start, cpu0 := time.Now(), cpuTime()
 					for _, bt := range batches {
 						if err := lc.decode(context.Background(), bt, true); err != nil {
 							b.Fatal(err)
 						}
 					}
 					total += time.Since(start)
+					cpu += cpuTime() - cpu0
 				}
 				b.ReportMetric(float64(n*b.N)/total.Seconds(), "t/s")
+				// CPU time the process got per wall second, per thread: well under 1 means other
+				// processes took the cores and the figure understates the engine
+				b.ReportMetric(cpu.Seconds()/total.Seconds()/float64(threads), "cpu/thread")
 			}
 			b.Run(fmt.Sprintf("%s/threads=%d/pp512", typ, n), func(b *testing.B) {
 				run(b, [][]int32{toks})
@@ -98,6 +104,15 @@ func benchPoll(b *testing.B) int {
 		return -1
 	}
 	return n
+}
+
+// cpuTime is the CPU time (user + system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func envOr(k, def string) string {
