@@ -191,8 +191,15 @@ func (m *Model) work(lc *lctx) {
 			if !j.state.CompareAndSwap(jobQueued, jobRunning) {
 				continue // abandoned while queued
 			}
+			if m.base.Err() != nil { // Close began: do not start new work
+				j.finish(Result{}, ErrClosed)
+				continue
+			}
 			wait := time.Since(j.queued)
 			res, err := lc.run(j.ctx, j.req)
+			if err != nil && j.ctx.Err() == nil && m.base.Err() != nil {
+				err = ErrClosed // aborted by Close, not by the caller
+			}
 			res.QueueWait = wait
 			j.finish(res, err)
 		}

@@ -405,7 +405,7 @@ func blockWorker(t *testing.T, m *Model, release chan struct{}) (done chan error
 }
 
 func TestQueueFull(t *testing.T) {
-	m := load(t, models.f32, Options{QueueDepth: 2})
+	m := load(t, models.f32, Options{QueueDepth: 3})
 	release := make(chan struct{})
 	first := blockWorker(t, m, release)
 
@@ -416,8 +416,19 @@ func TestQueueFull(t *testing.T) {
 			waiting <- err
 		}()
 	}
-	for len(m.queue) < 2 {
+	// a queued request whose ctx ends leaves at once, while the worker is still busy
+	ctx, cancel := context.WithCancel(context.Background())
+	abandoned := make(chan error, 1)
+	go func() {
+		_, err := m.Generate(ctx, Request{Prompt: "q"})
+		abandoned <- err
+	}()
+	for len(m.queue) < 3 {
 		runtime.Gosched()
+	}
+	cancel()
+	if err := <-abandoned; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled queued request: %v", err)
 	}
 	start := time.Now()
 	_, err := m.Generate(context.Background(), Request{Prompt: "z", MaxTokens: 2})
@@ -426,12 +437,6 @@ func TestQueueFull(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("ErrQueueFull took %v", d)
-	}
-	// a queued request whose ctx ends leaves at once
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := m.Generate(ctx, Request{Prompt: "q"}); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled request: %v", err)
 	}
 	close(release)
 	if err := <-first; err != nil {
@@ -489,10 +494,11 @@ func TestClose(t *testing.T) {
 	running := blockWorker(t, m, release)
 	closed := make(chan struct{})
 	go func() { m.Close(); close(closed) }()
-	close(release) // the running request ends with ErrClosed's cancellation
+	<-m.base.Done() // Close has begun: the running request is being aborted
+	close(release)
 	<-closed
-	if err := <-running; err == nil {
-		t.Error("a request running during Close succeeded")
+	if err := <-running; !errors.Is(err, ErrClosed) {
+		t.Errorf("a request running during Close: %v, want ErrClosed", err)
 	}
 	if err := m.Close(); err != nil {
 		t.Errorf("second Close: %v", err)

@@ -16,12 +16,14 @@ import (
 	"unsafe"
 )
 
-// logRoute sends llama.cpp's and ggml's log lines to the logger of the most recently loaded model.
-// llama.cpp keeps one log callback per process, so this state is process-wide by nature: it is the
-// Go side of C state, not a convenience global.
+// logRoute sends llama.cpp's and ggml's log lines to the logger of the most recently loaded model
+// that is still open. llama.cpp keeps one log callback per process, so this state is process-wide
+// by nature: it is the Go side of C state, not a convenience global.
 var logRoute struct {
-	sink atomic.Pointer[logSink]
-	once sync.Once
+	sink  atomic.Pointer[logSink] // the current sink, read by every log line
+	once  sync.Once
+	mu    sync.Mutex
+	sinks []*logSink // open models' sinks, oldest first
 }
 
 // logSink reassembles llama.cpp's log fragments (it prints lines in pieces and continues them
@@ -37,12 +39,27 @@ type logSink struct {
 
 func installLogSink(s *logSink) {
 	logRoute.once.Do(func() { C.pgask_log_install() })
+	logRoute.mu.Lock()
+	defer logRoute.mu.Unlock()
+	logRoute.sinks = append(logRoute.sinks, s)
 	logRoute.sink.Store(s)
 }
 
-// removeLogSink stops routing to s (if it is still the current sink); lines then go nowhere.
+// removeLogSink stops routing to s; lines go to the previous open model's logger, or nowhere.
 func removeLogSink(s *logSink) {
-	logRoute.sink.CompareAndSwap(s, nil)
+	logRoute.mu.Lock()
+	defer logRoute.mu.Unlock()
+	for i, x := range logRoute.sinks {
+		if x == s {
+			logRoute.sinks = append(logRoute.sinks[:i], logRoute.sinks[i+1:]...)
+			break
+		}
+	}
+	if n := len(logRoute.sinks); n > 0 {
+		logRoute.sink.Store(logRoute.sinks[n-1])
+	} else {
+		logRoute.sink.Store(nil)
+	}
 }
 
 func ggmlLevel(l C.int) slog.Level {
