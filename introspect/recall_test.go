@@ -1,7 +1,7 @@
 package introspect_test
 
 import (
-		"flag"
+	"flag"
 	"os"
 	"path/filepath"
 	"sort"
