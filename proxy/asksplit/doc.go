@@ -10,8 +10,8 @@
 //
 // A statement is an ASK when, after leading white space and comments (Metabase prefixes
 // `-- Metabase:: userID: 1 …`), it starts with the word ASK in any case, followed by white space,
-// the end of the text, `;`, or a quote character (' or "). The rest is a question in prose, which
-// no SQL lexer can read (apostrophes: "what's the customer's total"), so:
+// the end of the text, `;`, a quote character (' or ") or a comment. The rest is a question in
+// prose, which no SQL lexer can read (apostrophes: "what's the customer's total"), so:
 //
 //   - Unquoted, the question runs to the end of the Query text; a trailing `;` and white space
 //     are dropped. `select 1; ASK what's new; select 2` holds two statements, and the question

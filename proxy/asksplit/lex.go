@@ -299,20 +299,30 @@ func wordAt(s string, i int, w string) bool {
 }
 
 // askAt reports whether the word ASK starts a question at i: ASK followed by white space, the
-// end, ';' or a quote. It returns the position after the word.
+// end, ';', a quote or a comment (where PostgreSQL's lexer ends the word too). It returns the
+// position after the word.
 func askAt(s string, i int) (int, bool) {
 	if i+3 > len(s) || !strings.EqualFold(s[i:i+3], "ask") {
 		return i, false
 	}
-	j := i + 3
-	if j == len(s) || askFollower(s[j]) {
-		return j, true
+	if askEnds(s[i+3:]) {
+		return i + 3, true
 	}
 	return i, false
 }
 
-func askFollower(c byte) bool {
-	return isSpace(c) || c == ';' || c == '\'' || c == '"'
+// askEnds reports whether rest, the text after the letters ASK, ends the word as a question.
+func askEnds[T string | []byte](rest T) bool {
+	if len(rest) == 0 {
+		return true
+	}
+	switch c := rest[0]; {
+	case isSpace(c), c == ';', c == '\'', c == '"':
+		return true
+	case len(rest) > 1 && (c == '-' && rest[1] == '-' || c == '/' && rest[1] == '*'):
+		return true
+	}
+	return false
 }
 
 // trimSpace trims PostgreSQL's white space (ASCII only, unlike strings.TrimSpace).

@@ -5,9 +5,9 @@ package asksplit
 // returns false can be relayed untouched. It does not allocate.
 //
 // It looks for the word ASK (any case, not inside a longer word, followed by white space, the
-// end, ';' or a quote) whose previous non-white-space byte is absent, ';', '(', or '/' (the end
-// of a block comment), or which is preceded by a line break (the end of a line comment) or by
-// the word EXPLAIN. Quotes and comments are not lexed, so an ASK inside a string literal may
+// end, ';', a quote or a comment) whose previous non-white-space byte is absent, ';', '(', or
+// '/' (the end of a block comment), or which is preceded by a line break (the end of a line
+// comment) or by the word EXPLAIN. Quotes and comments are not lexed, so an ASK inside a string literal may
 // give a false positive; Split then decides.
 func MightContainASK(b []byte) bool {
 	// Every three-byte window holds exactly one multiple of 3: look at those bytes only.
@@ -30,7 +30,7 @@ func MightContainASK(b []byte) bool {
 		if start > 0 && isIdentCont(b[start-1]) {
 			continue
 		}
-		if start+3 < len(b) && !askFollower(b[start+3]) {
+		if !askEnds(b[start+3:]) {
 			continue
 		}
 		if askContext(b, start) {

@@ -5,8 +5,10 @@ import "strings"
 // Statement is one statement of a Query text.
 type Statement struct {
 	// Text is the statement: from its first byte that is not white space (leading comments
-	// included) to its last byte before the terminating ';' or the end, trailing white space
-	// dropped. For a quoted ASK it ends with the closing quote. Text == query[Start:End].
+	// included) to the end of its last token, so trailing white space and comments before the
+	// terminating ';' are left out and texts can be joined with ";". For a quoted ASK it ends
+	// with the closing quote; an unquoted question runs to the end of the Query text (a
+	// trailing ';' dropped), comments included, as they are prose. Text == query[Start:End].
 	Text       string
 	Start, End int
 
@@ -74,9 +76,10 @@ func Split(text string) ([]Statement, error) {
 			continue
 		}
 
-		end, emb, err := scanStatement(text, p)
-		if err == nil {
-			end = trimRightSpace(text, start, end)
+		semi, last, emb, err := scanStatement(text, p)
+		end := last
+		if err != nil {
+			end = len(text)
 		}
 		st := stmt(text, start, end)
 		st.Embedded = emb
@@ -84,20 +87,13 @@ func Split(text string) ([]Statement, error) {
 		if err != nil {
 			return out, err
 		}
-		i = end
+		i = semi
 	}
 	return out, nil
 }
 
 func stmt(text string, start, end int) Statement {
 	return Statement{Text: text[start:end], Start: start, End: end}
-}
-
-func trimRightSpace(s string, start, end int) int {
-	for end > start && isSpace(s[end-1]) {
-		end--
-	}
-	return end
 }
 
 type asked struct {
@@ -138,22 +134,22 @@ func question(s string, after int) asked {
 }
 
 // scanStatement lexes the statement whose first token is at i up to its terminating ';' (or the
-// end of the text), returning that position and the parenthesised ASKs found on the way.
-func scanStatement(s string, i int) (int, []Embedded, error) {
-	var emb []Embedded
+// end of the text), returning that position, the end of the statement's last token (trailing
+// comments are not part of the statement) and the parenthesised ASKs found on the way.
+func scanStatement(s string, i int) (semi, last int, emb []Embedded, err error) {
 	lastWord := -1 // start of the previous token when it was a word, else -1
-	lastEnd := -1
+	lastEnd := -1  // end of that word
 	for i < len(s) {
 		c := s[i]
 		if c == ';' {
-			return i, emb, nil
+			return i, last, emb, nil
 		}
 		if isSpace(c) {
 			i++
 			continue
 		}
 		if j, err := skipComment(s, i); err != nil {
-			return len(s), emb, err
+			return len(s), last, emb, err
 		} else if j > i {
 			i = j
 			continue
@@ -161,9 +157,9 @@ func scanStatement(s string, i int) (int, []Embedded, error) {
 		if kind, delim := quoteAt(s, i, false); kind != notQuoted {
 			j, err := quotedEnd(s, i, kind, delim)
 			if err != nil {
-				return len(s), emb, err
+				return len(s), last, emb, err
 			}
-			i, lastWord = j, -1
+			i, lastWord, last = j, -1, j
 			continue
 		}
 		if isIdentCont(c) && c != '$' {
@@ -172,7 +168,7 @@ func scanStatement(s string, i int) (int, []Embedded, error) {
 			if isIdentStart(c) {
 				lastWord = i
 			}
-			i = j
+			i, last = j, j
 			continue
 		}
 		if c == '(' && lastWord >= 0 && opensSubquery(s[lastWord:lastEnd]) {
@@ -180,18 +176,18 @@ func scanStatement(s string, i int) (int, []Embedded, error) {
 				if after, ok := askAt(s, r); ok {
 					e, err := parenQuestion(s, i, after)
 					if err != nil {
-						return len(s), emb, err
+						return len(s), last, emb, err
 					}
 					emb = append(emb, e)
-					i, lastWord = e.End, -1
+					i, lastWord, last = e.End, -1, e.End
 					continue
 				}
 			}
 		}
 		i++
-		lastWord = -1
+		lastWord, last = -1, i
 	}
-	return len(s), emb, nil
+	return len(s), last, emb, nil
 }
 
 func opensSubquery(word string) bool {

@@ -65,6 +65,7 @@ func TestSplit(t *testing.T) {
 		{"unterminated quote in question is prose", "ASK 'what's up",
 			[]want{{text: "ASK 'what's up", ask: true, question: "'what's up"}}},
 		{"empty ask", "ASK;select 1", []want{{text: "ASK", ask: true}, {text: "select 1"}}},
+		{"ask followed by a comment", "ASK--x\nhow many", []want{{text: "ASK--x\nhow many", ask: true, question: "--x\nhow many"}}},
 		{"bare ask", "  ask  ", []want{{text: "ask", ask: true}}},
 		{"explain ask", "EXPLAIN ASK how many orders?", []want{{text: "EXPLAIN ASK how many orders?", ask: true, dry: true, question: "how many orders?"}}},
 		{"explain comment ask", "explain /* dry */\n ask 'x'", []want{{text: "explain /* dry */\n ask 'x'", ask: true, dry: true, quoted: true, question: "x"}}},
@@ -89,6 +90,9 @@ func TestSplit(t *testing.T) {
 			[]want{{text: `WITH q AS (ASK top customers) SELECT * FROM q`, embedded: []string{"top customers"}}}},
 		{"column named ask in parentheses", "SELECT (ask - bid) FROM quotes WHERE (ask > 1)",
 			[]want{{text: "SELECT (ask - bid) FROM quotes WHERE (ask > 1)"}}},
+		{"trailing comments are not part of the statement", "select 1 -- one\n; select 2 /* two */ ; ASK x -- prose\n",
+			[]want{{text: "select 1"}, {text: "select 2"}, {text: "ASK x -- prose", ask: true, question: "x -- prose"}}},
+		{"comment inside a statement stays", "select /* c */ 1 --x\n", []want{{text: "select /* c */ 1"}}},
 		{"unicode", "select 'é;'; ASK café's revenue", []want{{text: "select 'é;'"}, {text: "ASK café's revenue", ask: true, question: "café's revenue"}}},
 	}
 	for _, tt := range tests {
@@ -230,6 +234,13 @@ func checkSpans(t *testing.T, in string, sts []Statement) {
 		for _, e := range st.Embedded {
 			if e.Start < st.Start || e.End > st.End || e.Start >= e.End || in[e.Start] != '(' || in[e.End-1] != ')' {
 				t.Fatalf("statement %d embedded span [%d,%d) not a parenthesised group inside [%d,%d)", i, e.Start, e.End, st.Start, st.End)
+			}
+		}
+		if !st.IsASK && i+1 < len(sts) {
+			// Non-ASK statements can be joined with ";" and split again to the same statements.
+			joined := st.Text + ";" + sts[i+1].Text
+			if again, err := Split(joined); err != nil || len(again) != 2 || again[0].Text != st.Text || again[1].Text != sts[i+1].Text {
+				t.Fatalf("statements %d, %d joined as %q split into %+v, %v", i, i+1, joined, again, err)
 			}
 		}
 		again, err := Split(st.Text)
