@@ -64,10 +64,26 @@ func startsSQL(s string) bool {
 	return false
 }
 
-// findSQLStart returns the offset of the statement: 0 when s starts with it, else the start of
-// the first line that starts with SELECT or WITH, else the first word SELECT; -1 when none.
+// statementWords start SQL statements other than SELECT: a completion that starts with one is
+// returned as is, for the static check to refuse, rather than searched for a SELECT.
+var statementWords = map[string]bool{
+	"insert": true, "update": true, "delete": true, "merge": true, "drop": true, "create": true,
+	"alter": true, "truncate": true, "grant": true, "revoke": true, "copy": true, "call": true,
+	"do": true, "set": true, "reset": true, "begin": true, "commit": true, "rollback": true,
+	"vacuum": true, "analyze": true, "lock": true, "explain": true, "show": true, "values": true,
+	"table": true, "listen": true, "notify": true, "prepare": true, "execute": true, "discard": true,
+	"refresh": true, "cluster": true, "reindex": true, "comment": true, "security": true, "load": true,
+}
+
+// findSQLStart returns the offset of the statement: 0 when s starts with SELECT, WITH, '(' or
+// another statement's key word, else the start of the first line that starts with SELECT or
+// WITH, else the first word SELECT; -1 when none.
 func findSQLStart(s string) int {
-	if startsSQL(s) {
+	end := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsLetter(r) })
+	if end < 0 {
+		end = len(s)
+	}
+	if startsSQL(s) || statementWords[strings.ToLower(s[:end])] {
 		return 0
 	}
 	off := 0
@@ -77,7 +93,7 @@ func findSQLStart(s string) int {
 		}
 		off += len(line)
 	}
-	lower := strings.ToLower(s)
+	lower := asciiLower(s) // same length as s, unlike strings.ToLower on invalid UTF-8
 	for i := 0; ; {
 		j := strings.Index(lower[i:], "select")
 		if j < 0 {
@@ -90,6 +106,16 @@ func findSQLStart(s string) int {
 		}
 		i = end
 	}
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func isIdentByte(c byte) bool {

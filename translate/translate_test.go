@@ -1,0 +1,280 @@
+package translate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgask/pgask/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// scriptedEngine plays a model: it answers each Generate with the next completion.
+type scriptedEngine struct {
+	mu      sync.Mutex
+	answers []string
+	err     error
+	block   bool // wait for ctx instead of answering
+	reqs    []GenerateRequest
+}
+
+func (e *scriptedEngine) Generate(ctx context.Context, req GenerateRequest) (GenerateResult, error) {
+	e.mu.Lock()
+	e.reqs = append(e.reqs, req)
+	n := len(e.reqs)
+	e.mu.Unlock()
+	if e.block {
+		<-ctx.Done()
+		return GenerateResult{}, ctx.Err()
+	}
+	if e.err != nil {
+		return GenerateResult{}, e.err
+	}
+	if n > len(e.answers) {
+		return GenerateResult{}, errors.New("script exhausted")
+	}
+	return GenerateResult{Text: e.answers[n-1], PromptTokens: len(req.Prompt) / 4, GeneratedTokens: 7, StopReason: "stop"}, nil
+}
+
+// pgChecker runs EXPLAIN on a real PostgreSQL connection.
+type pgChecker struct{ conn *pgx.Conn }
+
+func (c pgChecker) Explain(ctx context.Context, sql string) error {
+	_, err := c.conn.Exec(ctx, "EXPLAIN "+sql)
+	return err
+}
+
+const shopSchema = `
+CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, country text);
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, total numeric(10,2), ordered_at date);
+INSERT INTO customers VALUES (1, 'Ann', 'FR'), (2, 'Bob', 'DE');
+INSERT INTO orders VALUES (1, 1, 10.5, '2024-01-02'), (2, 1, 20, '2024-02-03'), (3, 2, 5, '2023-12-31');
+`
+
+// shopDB creates a database with the shop schema and returns a connection to it.
+func shopDB(t *testing.T) *pgx.Conn {
+	t.Helper()
+	c := pgtest.Shared(t)
+	db := pgtest.NewDatabase(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Exec(ctx, db, shopSchema); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.URL("postgres", db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func newTestTranslator(t *testing.T, e Engine, opts Options) *Translator {
+	t.Helper()
+	if opts.Template == nil {
+		tmpl, err := SelectTemplate("sqlcoder-7b-2", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Template = tmpl
+	}
+	tr, err := New(e, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func shopRequest(t *testing.T, q string, chk Checker) Request {
+	return Request{Question: q, Schema: schemaFromDDL(t, shopDDL), SchemaDDL: shopSchema, Checker: chk}
+}
+
+func TestTranslateRepairsWithPostgresError(t *testing.T) {
+	conn := shopDB(t)
+	e := &scriptedEngine{answers: []string{
+		"SELECT c.name FROM customers c WHERE c.last_order < '2024-01-01';\n[/SQL]",
+		"SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.ordered_at < '2024-01-01';",
+	}}
+	tr := newTestTranslator(t, e, Options{MaxRepairs: 2})
+	res, err := tr.Translate(context.Background(), shopRequest(t, "Who hasn't ordered since 2024?", pgChecker{conn}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts != 2 || !strings.Contains(res.SQL, "JOIN orders") {
+		t.Fatalf("result %+v, want the second answer after 2 attempts", res)
+	}
+	if len(e.reqs) != 2 {
+		t.Fatalf("%d generations, want 2", len(e.reqs))
+	}
+	repair := e.reqs[1].Prompt
+	for _, want := range []string{"c.last_order < '2024-01-01'", "column c.last_order does not exist", "Who hasn't ordered since 2024?"} {
+		if !strings.Contains(repair, want) {
+			t.Errorf("repair prompt lacks %q:\n%s", want, repair)
+		}
+	}
+	if e.reqs[0].Grammar == "" || e.reqs[0].Grammar != e.reqs[1].Grammar {
+		t.Errorf("grammar not passed (or changed) between attempts")
+	}
+	if e.reqs[0].MaxTokens != 400 || len(e.reqs[0].Stop) == 0 {
+		t.Errorf("request MaxTokens=%d Stop=%v, want defaults", e.reqs[0].MaxTokens, e.reqs[0].Stop)
+	}
+	// The result runs.
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM ("+res.SQL+") s").Scan(&n); err != nil || n != 1 {
+		t.Errorf("generated SQL returned %d rows, err %v; want 1 row", n, err)
+	}
+}
+
+func TestTranslateGivesUpAfterMaxRepairs(t *testing.T) {
+	conn := shopDB(t)
+	e := &scriptedEngine{answers: []string{"SELECT nope FROM customers", "SELECT still_nope FROM customers"}}
+	tr := newTestTranslator(t, e, Options{MaxRepairs: 1})
+	_, err := tr.Translate(context.Background(), shopRequest(t, "q", pgChecker{conn}))
+	var te *Error
+	if !errors.Is(err, ErrInvalidSQL) || !errors.As(err, &te) {
+		t.Fatalf("err = %v, want ErrInvalidSQL", err)
+	}
+	if te.Attempts != 2 || te.SQL != "SELECT still_nope FROM customers" || !strings.Contains(err.Error(), "still_nope") {
+		t.Errorf("error %+v, want 2 attempts and the last SQL", te)
+	}
+	if te.Hint() == "" {
+		t.Error("no hint")
+	}
+}
+
+func TestTranslateSyntaxErrorIsRepaired(t *testing.T) {
+	e := &scriptedEngine{answers: []string{"SELECT name FROM customers WHERE", "SELECT name FROM customers"}}
+	tr := newTestTranslator(t, e, Options{MaxRepairs: 1, Grammar: GrammarOff})
+	res, err := tr.Translate(context.Background(), Request{Question: "names", SchemaDDL: shopSchema})
+	if err != nil || res.SQL != "SELECT name FROM customers" {
+		t.Fatalf("got %+v, %v", res, err)
+	}
+	if e.reqs[0].Grammar != "" {
+		t.Error("GrammarOff sent a grammar")
+	}
+	if !strings.Contains(e.reqs[1].Prompt, "syntax error") {
+		t.Errorf("repair prompt lacks the parser's message:\n%s", e.reqs[1].Prompt)
+	}
+}
+
+func TestTranslateErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		e    *scriptedEngine
+		opts Options
+		kind error
+	}{
+		{"unanswerable", &scriptedEngine{answers: []string{"I do not know"}}, Options{MaxRepairs: 3}, ErrUnanswerable},
+		{"write refused", &scriptedEngine{answers: []string{"DELETE FROM customers;"}}, Options{MaxRepairs: 3}, ErrRejected},
+		{"data-modifying CTE", &scriptedEngine{answers: []string{"WITH d AS (DELETE FROM orders RETURNING id) SELECT count(*) FROM d;"}}, Options{MaxRepairs: 3}, ErrRejected},
+		{"denied function", &scriptedEngine{answers: []string{"SELECT pg_sleep(100);"}}, Options{MaxRepairs: 3}, ErrRejected},
+		{"two statements", &scriptedEngine{answers: []string{"SELECT 1 FROM customers; DELETE FROM customers;"}}, Options{}, ErrNone},
+		{"engine failure", &scriptedEngine{err: errors.New("llama_decode failed: -1")}, Options{}, ErrEngine},
+		{"queue full", &scriptedEngine{err: wrapf("llama queue: %w", ErrQueueFull)}, Options{}, ErrQueueFull},
+		{"timeout", &scriptedEngine{block: true}, Options{Timeout: 50 * time.Millisecond}, ErrTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTestTranslator(t, tt.e, tt.opts)
+			res, err := tr.Translate(context.Background(), shopRequest(t, "how many customers", nil))
+			if tt.kind == ErrNone {
+				// Extraction cuts at the first ';': only the SELECT survives.
+				if err != nil || res.SQL != "SELECT 1 FROM customers" {
+					t.Fatalf("got %+v, %v", res, err)
+				}
+				return
+			}
+			var te *Error
+			if !errors.Is(err, tt.kind) || !errors.As(err, &te) {
+				t.Fatalf("err = %v, want %v", err, tt.kind)
+			}
+			if tt.kind == ErrRejected && (te.Attempts != 1 || te.SQL == "") {
+				t.Errorf("rejection %+v: want no repair and the SQL", te)
+			}
+		})
+	}
+}
+
+// ErrNone marks a case that must succeed.
+var ErrNone = errors.New("none")
+
+func wrapf(format string, a ...any) error { return fmt.Errorf(format, a...) }
+
+func TestTranslateCanceled(t *testing.T) {
+	e := &scriptedEngine{block: true}
+	tr := newTestTranslator(t, e, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			e.mu.Lock()
+			n := len(e.reqs)
+			e.mu.Unlock()
+			if n > 0 {
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	_, err := tr.Translate(ctx, shopRequest(t, "q", nil))
+	var te *Error
+	if !errors.Is(err, context.Canceled) || errors.As(err, &te) {
+		t.Fatalf("err = %v, want a plain context.Canceled", err)
+	}
+}
+
+func TestTranslateCache(t *testing.T) {
+	e := &scriptedEngine{answers: []string{"SELECT count(*) FROM customers", "SELECT count(*) FROM orders", "SELECT 2 FROM customers"}}
+	tr := newTestTranslator(t, e, Options{CacheSize: 1})
+	ctx := context.Background()
+	r1, err := tr.Translate(ctx, shopRequest(t, "how many customers", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := tr.Translate(ctx, shopRequest(t, "  how many customers ", nil))
+	if err != nil || !r2.Cached || r2.SQL != r1.SQL || len(e.reqs) != 1 {
+		t.Fatalf("second ask: %+v, %v (%d generations): want the cached SQL", r2, err, len(e.reqs))
+	}
+	// Another schema is another key.
+	req := shopRequest(t, "how many customers", nil)
+	req.SchemaDDL += "\nCREATE TABLE extra (x int);"
+	r3, err := tr.Translate(ctx, req)
+	if err != nil || r3.Cached || r3.SQL != "SELECT count(*) FROM orders" {
+		t.Fatalf("changed schema: %+v, %v", r3, err)
+	}
+	// Size 1: the first entry was evicted.
+	r4, err := tr.Translate(ctx, shopRequest(t, "how many customers", nil))
+	if err != nil || r4.Cached || tr.cache.len() != 1 {
+		t.Fatalf("after eviction: %+v, %v, cache len %d", r4, err, tr.cache.len())
+	}
+}
+
+func TestTranslateNarrowGrammar(t *testing.T) {
+	e := &scriptedEngine{answers: []string{"SELECT name FROM customers;"}}
+	tr := newTestTranslator(t, e, Options{Grammar: GrammarNarrow})
+	if _, err := tr.Translate(context.Background(), shopRequest(t, "names", nil)); err != nil {
+		t.Fatal(err)
+	}
+	g := mustParseGBNF(t, e.reqs[0].Grammar)
+	if ok, _ := g.Accepts("SELECT name FROM customers;"); !ok {
+		t.Error("narrow grammar sent does not accept a narrow query")
+	}
+	if ok, _ := g.Accepts("SELECT name FROM customers c JOIN orders o ON true;"); ok {
+		t.Error("narrow grammar sent accepts a join")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := New(nil, Options{}, nil); err == nil {
+		t.Error("New accepted a nil engine")
+	}
+	if _, err := New(&scriptedEngine{}, Options{}, nil); err == nil {
+		t.Error("New accepted options without a template")
+	}
+}
