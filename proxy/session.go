@@ -36,6 +36,7 @@ type session struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the session ends
 	once   sync.Once
+	upMu   sync.Mutex // guards upstream against close() while run() dials
 
 	// cmu serialises writes to the client (relay batches, interceptor messages).
 	cmu sync.Mutex
@@ -94,9 +95,11 @@ func (s *session) close() {
 	s.once.Do(func() {
 		s.cancel()
 		s.client.Close()
+		s.upMu.Lock()
 		if s.upstream != nil {
 			s.upstream.Close()
 		}
+		s.upMu.Unlock()
 		close(s.done)
 	})
 }
@@ -135,9 +138,11 @@ func (s *session) run() {
 		s.logEnd("upstream unavailable", err)
 		return
 	}
+	s.upMu.Lock()
 	s.upstream = up
+	s.upMu.Unlock()
 	s.ur = newMsgReader(up)
-	if s.ctx.Err() != nil { // closed while dialling: close() ran before upstream was set
+	if s.ctx.Err() != nil { // closed while dialling: close() may have run before upstream was set
 		up.Close()
 		return
 	}

@@ -57,10 +57,10 @@
 // that wraps ErrUnterminated. PostgreSQL rejects such a Query as a whole before it runs any part
 // of it, so the caller should run nothing and answer with a syntax error (SQLSTATE 42601).
 //
-// # Known limitation
+// # Routine bodies
 //
-// Statements are split at every `;` outside quotes and comments, as the server's lexer sees
-// them. A SQL-standard function body (CREATE FUNCTION … BEGIN ATOMIC …; …; END) is therefore cut
-// at its inner semicolons. This matters only when such a statement shares a Query with an ASK:
-// a caller relays texts without ASK untouched (see MightContainASK).
+// Statements end at every `;` outside quotes and comments, except inside a SQL-standard routine
+// body: like psql, Split follows BEGIN … END (and CASE … END inside it) in a statement that
+// starts CREATE [OR REPLACE] FUNCTION|PROCEDURE, so `CREATE FUNCTION f() RETURNS int LANGUAGE
+// sql BEGIN ATOMIC SELECT 1; END; ASK …` holds two statements.
 package asksplit

@@ -139,9 +139,10 @@ func question(s string, after int) asked {
 func scanStatement(s string, i int) (semi, last int, emb []Embedded, err error) {
 	lastWord := -1 // start of the previous token when it was a word, else -1
 	lastEnd := -1  // end of that word
+	var fn routineBody
 	for i < len(s) {
 		c := s[i]
-		if c == ';' {
+		if c == ';' && fn.depth == 0 {
 			return i, last, emb, nil
 		}
 		if isSpace(c) {
@@ -167,6 +168,7 @@ func scanStatement(s string, i int) (semi, last int, emb []Embedded, err error) 
 			lastWord, lastEnd = -1, j
 			if isIdentStart(c) {
 				lastWord = i
+				fn.word(s[i:j])
 			}
 			i, last = j, j
 			continue
@@ -184,10 +186,55 @@ func scanStatement(s string, i int) (semi, last int, emb []Embedded, err error) 
 				}
 			}
 		}
+		switch c {
+		case '(':
+			fn.parens++
+		case ')':
+			fn.parens--
+		}
 		i++
 		lastWord, last = -1, i
 	}
 	return len(s), last, emb, nil
+}
+
+// routineBody follows psql's heuristic for SQL-standard routine bodies: in a statement that
+// starts CREATE [OR REPLACE] FUNCTION|PROCEDURE, BEGIN (and, inside it, CASE) opens a block
+// that END closes, outside parentheses, and a ';' inside such a block does not end the
+// statement (CREATE FUNCTION f() … BEGIN ATOMIC SELECT 1; SELECT 2; END).
+type routineBody struct {
+	words  int
+	lead   [4]byte // first letters of the leading words create/or/replace/function/procedure
+	parens int
+	depth  int
+}
+
+func (r *routineBody) word(w string) {
+	if r.words < len(r.lead) {
+		for _, k := range []string{"create", "or", "replace", "function", "procedure"} {
+			if strings.EqualFold(w, k) {
+				r.lead[r.words] = k[0]
+			}
+		}
+	}
+	r.words++
+	l := r.lead
+	routine := l[0] == 'c' && (l[1] == 'f' || l[1] == 'p' || l[1] == 'o' && l[2] == 'r' && (l[3] == 'f' || l[3] == 'p'))
+	if !routine || r.parens != 0 {
+		return
+	}
+	switch {
+	case strings.EqualFold(w, "begin"):
+		r.depth++
+	case strings.EqualFold(w, "case"):
+		if r.depth > 0 {
+			r.depth++
+		}
+	case strings.EqualFold(w, "end"):
+		if r.depth > 0 {
+			r.depth--
+		}
+	}
 }
 
 func opensSubquery(word string) bool {

@@ -93,6 +93,13 @@ func TestSplit(t *testing.T) {
 		{"trailing comments are not part of the statement", "select 1 -- one\n; select 2 /* two */ ; ASK x -- prose\n",
 			[]want{{text: "select 1"}, {text: "select 2"}, {text: "ASK x -- prose", ask: true, question: "x -- prose"}}},
 		{"comment inside a statement stays", "select /* c */ 1 --x\n", []want{{text: "select /* c */ 1"}}},
+		{"begin atomic body", "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; SELECT 2; END; ASK x",
+			[]want{{text: "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; SELECT 2; END"}, {text: "ASK x", ask: true, question: "x"}}},
+		{"procedure body", "create procedure p() begin atomic insert into t values (1); end;ask y",
+			[]want{{text: "create procedure p() begin atomic insert into t values (1); end"}, {text: "ask y", ask: true, question: "y"}}},
+		{"begin outside a routine", "BEGIN; ASK x; COMMIT", []want{{text: "BEGIN"}, {text: "ASK x; COMMIT", ask: true, question: "x; COMMIT"}}},
+		{"case outside begin", "create function f() returns int as 'select case when true then 1 end'; ask z",
+			[]want{{text: "create function f() returns int as 'select case when true then 1 end'"}, {text: "ask z", ask: true, question: "z"}}},
 		{"unicode", "select 'é;'; ASK café's revenue", []want{{text: "select 'é;'"}, {text: "ASK café's revenue", ask: true, question: "café's revenue"}}},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,513 @@
+// Package ask answers ASK statements on a client's session: it finds them (asksplit), reads
+// the live schema over the client's own upstream session (introspect), has it translated
+// (translate), checks the SQL with EXPLAIN as the client's user, shows it as a NOTICE and runs
+// it read-only, streaming ordinary rows back. It implements proxy.Interceptor.
+package ask
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgask/pgask/introspect"
+	"github.com/pgask/pgask/proxy"
+	"github.com/pgask/pgask/proxy/asksplit"
+	"github.com/pgask/pgask/translate"
+)
+
+// Translator turns a question and a schema into one checked SELECT; *translate.Translator fits.
+type Translator interface {
+	Translate(ctx context.Context, req translate.Request) (translate.Result, error)
+}
+
+// Schemas returns the live schema a session's user sees; *introspect.Cache fits.
+type Schemas interface {
+	Get(ctx context.Context, q introspect.Querier, key introspect.Key) (*introspect.Schema, introspect.Fingerprint, error)
+}
+
+// Event describes one answered (or failed) ASK, for metrics and the audit log.
+type Event struct {
+	Start                time.Time
+	User, Database, Peer string
+	Question             string
+	SQL                  string
+	DryRun, Extended     bool
+	Attempts             int
+	Cached               bool
+	Outcome              string // "ok", "dry_run", "unanswerable", "rejected", "invalid_sql", "engine_error", "timeout", "queue_full", "canceled", "unavailable", "exec_error", "error"
+	Err                  error
+	Introspect, Execute  time.Duration
+	Translate            translate.Timings
+	PromptTokens         int
+	GeneratedTokens      int
+}
+
+// Options shape a Handler.
+type Options struct {
+	// Upstream identifies the server in schema cache keys.
+	Upstream string
+	// Notice sends the generated SQL to the client as a NOTICE before the rows.
+	Notice bool
+	// SchemaBudget prunes schemas larger than this many tokens to the question; 0 = never.
+	SchemaBudget int
+	// StatementTimeout bounds the generated SQL's run (SET LOCAL statement_timeout); 0 = the
+	// session's own.
+	StatementTimeout time.Duration
+	// Unavailable, when set, answers every ASK with this error (e.g. "model not found") while
+	// everything else passes through.
+	Unavailable error
+	// Observe, when set, is called once per ASK after it is answered.
+	Observe func(Event)
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Handler answers ASK statements. It is safe for concurrent use by all sessions.
+type Handler struct {
+	schemas Schemas
+	tr      Translator
+	opts    Options
+	log     *slog.Logger
+
+	// memo keeps, per session, the SQL each ASK text was translated to, so that a driver
+	// that parses the same text again (Describe first, Execute later, re-prepare) sees the
+	// same statement and the same RowDescription. Entries go when the session ends.
+	memoMu sync.Mutex
+	memo   map[*proxy.Session]map[string]string
+}
+
+// New returns a Handler. schemas and tr may be nil only when opts.Unavailable is set.
+func New(schemas Schemas, tr Translator, opts Options) (*Handler, error) {
+	if opts.Unavailable == nil && (schemas == nil || tr == nil) {
+		return nil, errors.New("ask: a schema source and a translator are required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{schemas: schemas, tr: tr, opts: opts, log: log, memo: map[*proxy.Session]map[string]string{}}, nil
+}
+
+var _ proxy.Interceptor = (*Handler)(nil)
+
+// SessionClosed forgets a session's memo; the proxy calls it when a session ends.
+func (h *Handler) SessionClosed(s *proxy.Session) {
+	h.memoMu.Lock()
+	delete(h.memo, s)
+	h.memoMu.Unlock()
+}
+
+// Query answers a simple-protocol Query holding one or more ASKs. Other statements of the same
+// Query run as they would have (consecutive ones together, as one Query); the first error
+// stops the rest, as PostgreSQL does.
+func (h *Handler) Query(ctx context.Context, s *proxy.Session, text string) error {
+	stmts, err := asksplit.Split(text)
+	if !hasASK(stmts) {
+		return proxy.ErrPassThrough // the prefilter's false positive (e.g. "ask" in a literal)
+	}
+	if err != nil {
+		// An unterminated quote in an ASK: PostgreSQL's own message for the same mistake.
+		return pgError("42601", "unterminated quoted string or comment in ASK statement", "", "Close the quote, or write the question without quotes.")
+	}
+	var plain []string
+	flush := func() error {
+		if len(plain) == 0 {
+			return nil
+		}
+		q := strings.Join(plain, ";\n")
+		plain = plain[:0]
+		return s.RelayQuery(ctx, q)
+	}
+	for _, st := range stmts {
+		if !st.IsASK && len(st.Embedded) == 0 {
+			plain = append(plain, st.Text)
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := h.statement(ctx, s, text, st); err != nil {
+			return err
+		}
+	}
+	return flush()
+}
+
+func hasASK(stmts []asksplit.Statement) bool {
+	for _, st := range stmts {
+		if st.IsASK || len(st.Embedded) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// statement answers one ASK (or a statement with parenthesised ASKs) of a simple Query.
+func (h *Handler) statement(ctx context.Context, s *proxy.Session, text string, st asksplit.Statement) error {
+	ev := h.newEvent(s, st.Question, st.DryRun, false)
+	sql, err := h.sqlFor(ctx, s, text, st, &ev)
+	if err != nil {
+		return h.fail(ctx, s, &ev, err)
+	}
+	ev.SQL = sql
+	if st.DryRun {
+		ev.Outcome = "dry_run"
+		h.observe(&ev)
+		return s.Send(ctx, dryRunRows(sql)...)
+	}
+	if h.opts.Notice {
+		if err := s.Send(ctx, &pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: "pgask: " + sql}); err != nil {
+			return err
+		}
+	}
+	t0 := time.Now()
+	err = h.execute(ctx, s, sql)
+	ev.Execute = time.Since(t0)
+	if err != nil {
+		ev.Outcome, ev.Err = "exec_error", err
+		h.observe(&ev)
+		return err
+	}
+	ev.Outcome = "ok"
+	h.observe(&ev)
+	return nil
+}
+
+// sqlFor returns the SQL that replaces st: the translation of an ASK, or st with each
+// parenthesised ASK replaced by its translation.
+func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st asksplit.Statement, ev *Event) (string, error) {
+	if st.IsASK {
+		return h.translate(ctx, s, st.Question, ev)
+	}
+	var b strings.Builder
+	pos := st.Start
+	for _, e := range st.Embedded {
+		ev.Question = e.Question
+		sql, err := h.translate(ctx, s, e.Question, ev)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(text[pos:e.Start])
+		b.WriteString("(" + sql + ")")
+		pos = e.End
+	}
+	b.WriteString(text[pos:st.End])
+	return b.String(), nil
+}
+
+// Parse translates an ASK arriving in an extended-protocol Parse; the generated SQL is
+// forwarded in its place so that the server describes it. EXPLAIN ASK becomes a SELECT of
+// the generated text.
+func (h *Handler) Parse(ctx context.Context, s *proxy.Session, name, text string) (string, error) {
+	stmts, err := asksplit.Split(text)
+	if !hasASK(stmts) {
+		return "", proxy.ErrPassThrough
+	}
+	if err != nil || len(stmts) != 1 {
+		return "", pgError("42601", "an extended-protocol Parse may hold only one ASK statement", "", "")
+	}
+	st := stmts[0]
+	if sql, ok := h.remembered(s, text); ok {
+		return sql, nil
+	}
+	ev := h.newEvent(s, st.Question, st.DryRun, true)
+	sql, err := h.sqlFor(ctx, s, text, st, &ev)
+	if err != nil {
+		return "", h.fail(ctx, s, &ev, err)
+	}
+	ev.SQL = sql
+	ev.Outcome = "ok"
+	if st.DryRun {
+		ev.Outcome = "dry_run"
+		sql = "SELECT " + quoteLiteral(sql) + "::text AS sql"
+	} else if h.opts.Notice {
+		if err := s.Send(ctx, &pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: "pgask: " + sql}); err != nil {
+			return "", err
+		}
+	}
+	h.remember(s, text, sql)
+	h.observe(&ev)
+	return sql, nil
+}
+
+func (h *Handler) remembered(s *proxy.Session, text string) (string, bool) {
+	h.memoMu.Lock()
+	defer h.memoMu.Unlock()
+	sql, ok := h.memo[s][text]
+	return sql, ok
+}
+
+func (h *Handler) remember(s *proxy.Session, text, sql string) {
+	h.memoMu.Lock()
+	defer h.memoMu.Unlock()
+	m := h.memo[s]
+	if m == nil {
+		m = map[string]string{}
+		h.memo[s] = m
+	}
+	if len(m) >= 1024 { // a session asking thousands of distinct questions: start over
+		clear(m)
+	}
+	m[text] = sql
+}
+
+// translate reads the schema and translates one question.
+func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, ev *Event) (string, error) {
+	if h.opts.Unavailable != nil {
+		return "", h.opts.Unavailable
+	}
+	if s.TxStatus() == 'E' {
+		return "", pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
+	}
+	t0 := time.Now()
+	schema, _, err := h.schemas.Get(ctx, s, introspect.Key{
+		Upstream: h.opts.Upstream, Database: s.Database(), User: s.User(), SearchPath: s.StartupParam("search_path"),
+	})
+	ev.Introspect += time.Since(t0)
+	if err != nil {
+		return "", fmt.Errorf("read schema: %w", err)
+	}
+	pruned := schema
+	if h.opts.SchemaBudget > 0 {
+		pruned = introspect.Prune(schema, question, h.opts.SchemaBudget)
+	}
+	res, err := h.tr.Translate(ctx, translate.Request{
+		Question:  question,
+		Schema:    pruned,
+		SchemaDDL: introspect.Render(pruned),
+		Checker:   explainer{s},
+	})
+	ev.Attempts, ev.Cached = res.Attempts, res.Cached
+	ev.Translate = res.Timings
+	ev.PromptTokens, ev.GeneratedTokens = res.PromptTokens, res.GeneratedTokens
+	if err != nil {
+		var te *translate.Error
+		if errors.As(err, &te) {
+			ev.SQL = te.SQL
+			ev.Attempts = te.Attempts
+		}
+		return "", err
+	}
+	return res.SQL, nil
+}
+
+// explainer checks SQL with EXPLAIN on the client's session. Inside a transaction block the
+// EXPLAIN runs under a savepoint so that a failure does not abort the client's transaction.
+type explainer struct{ s *proxy.Session }
+
+func (e explainer) Explain(ctx context.Context, sql string) error {
+	if e.s.TxStatus() != 'T' {
+		_, err := e.s.QueryText(ctx, "EXPLAIN "+sql)
+		return err
+	}
+	if _, err := e.s.QueryText(ctx, "SAVEPOINT pgask_check"); err != nil {
+		return err
+	}
+	_, err := e.s.QueryText(ctx, "EXPLAIN "+sql)
+	if err != nil {
+		if _, rerr := e.s.QueryText(ctx, "ROLLBACK TO SAVEPOINT pgask_check"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	if _, rerr := e.s.QueryText(ctx, "RELEASE SAVEPOINT pgask_check"); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+// execute runs generated SQL read-only with a statement timeout and relays its rows. Outside
+// a transaction block it runs in its own READ ONLY transaction; inside one (where pgask must
+// not end the client's transaction) translate's parsed check has already ensured a single
+// SELECT without data-modifying CTEs or locking clauses, and the timeout is set locally and
+// restored.
+func (h *Handler) execute(ctx context.Context, s *proxy.Session, sql string) error {
+	timeout := ""
+	if h.opts.StatementTimeout > 0 {
+		timeout = fmt.Sprintf("SET LOCAL statement_timeout = %d", h.opts.StatementTimeout.Milliseconds())
+	}
+	switch s.TxStatus() {
+	case 'I':
+		begin := "BEGIN READ ONLY"
+		if timeout != "" {
+			begin += "; " + timeout
+		}
+		if _, err := s.QueryText(ctx, begin); err != nil {
+			return fmt.Errorf("begin read-only transaction: %w", err)
+		}
+		if err := s.RelayQuery(ctx, sql); err != nil {
+			if _, rerr := s.QueryText(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			return err
+		}
+		if _, err := s.QueryText(ctx, "COMMIT"); err != nil {
+			return fmt.Errorf("end read-only transaction: %w", err)
+		}
+		return nil
+	case 'T':
+		var prev string
+		if timeout != "" {
+			rows, err := s.QueryText(ctx, "SHOW statement_timeout")
+			if err != nil || len(rows) != 1 || len(rows[0]) != 1 {
+				return fmt.Errorf("read statement_timeout: %w", err)
+			}
+			prev = string(rows[0][0])
+			if _, err := s.QueryText(ctx, timeout); err != nil {
+				return fmt.Errorf("set statement_timeout: %w", err)
+			}
+		}
+		if err := s.RelayQuery(ctx, sql); err != nil {
+			return err // the transaction is now failed ('E'), as for any failing statement
+		}
+		if timeout != "" {
+			if _, err := s.QueryText(ctx, "SET LOCAL statement_timeout = "+quoteLiteral(prev)); err != nil {
+				return fmt.Errorf("restore statement_timeout: %w", err)
+			}
+		}
+		return nil
+	default:
+		return pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
+	}
+}
+
+// fail turns a failed ASK into the error the client sees. Inside a transaction block the
+// upstream transaction is put into the failed state, so the client sees 'E' as PostgreSQL
+// would show it after a failed statement.
+func (h *Handler) fail(ctx context.Context, s *proxy.Session, ev *Event, err error) error {
+	perr := toPgError(err)
+	ev.Err = err
+	ev.Outcome = outcome(err)
+	h.observe(ev)
+	if s.TxStatus() == 'T' {
+		abort := fmt.Sprintf("DO $pgask$BEGIN RAISE EXCEPTION USING ERRCODE = %s, MESSAGE = %s; END$pgask$",
+			quoteLiteral(perr.Code), quoteLiteral(perr.Message))
+		if _, aerr := s.QueryText(context.WithoutCancel(ctx), abort); aerr == nil {
+			h.log.Warn("ASK: could not mark the transaction failed", "peer", s.Peer())
+		}
+	}
+	return perr
+}
+
+func (h *Handler) newEvent(s *proxy.Session, question string, dry, extended bool) Event {
+	return Event{Start: time.Now(), User: s.User(), Database: s.Database(), Peer: s.Peer(), Question: question, DryRun: dry, Extended: extended}
+}
+
+func (h *Handler) observe(ev *Event) {
+	if ev.Err != nil {
+		h.log.Info("ASK failed", "peer", ev.Peer, "user", ev.User, "database", ev.Database, "outcome", ev.Outcome, "err", ev.Err)
+	} else {
+		h.log.Debug("ASK answered", "peer", ev.Peer, "user", ev.User, "database", ev.Database, "sql", ev.SQL, "attempts", ev.Attempts)
+	}
+	if h.opts.Observe != nil {
+		h.opts.Observe(*ev)
+	}
+}
+
+// dryRunRows is the one-row result of EXPLAIN ASK: a text column "sql".
+func dryRunRows(sql string) []pgproto3.BackendMessage {
+	return []pgproto3.BackendMessage{
+		&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("sql"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}},
+		&pgproto3.DataRow{Values: [][]byte{[]byte(sql)}},
+		&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")},
+	}
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func pgError(code, msg, detail, hint string) *pgconn.PgError {
+	return &pgconn.PgError{Severity: "ERROR", Code: code, Message: msg, Detail: detail, Hint: hint}
+}
+
+// SQLSTATEs of failed ASKs.
+const (
+	codeUnanswerable = "42000" // syntax_error_or_access_rule_violation: the schema cannot answer it
+	codeRejected     = "42501" // insufficient_privilege: not a single read-only SELECT
+	codeEngine       = "58000" // system_error: the model failed
+	codeTimeout      = "57014" // query_canceled: as a statement_timeout
+	codeQueueFull    = "53400" // configuration_limit_exceeded: the engine's queue is full
+	codeUnavailable  = "58P01" // undefined_file: no model loaded
+)
+
+// toPgError maps an ASK failure to the ErrorResponse the client sees.
+func toPgError(err error) *pgconn.PgError {
+	var pe *pgconn.PgError
+	var te *translate.Error
+	switch {
+	case errors.As(err, &te):
+		detail := ""
+		if te.SQL != "" {
+			detail = "generated SQL: " + te.SQL
+		}
+		code := codeEngine
+		switch te.Kind {
+		case translate.ErrUnanswerable:
+			code = codeUnanswerable
+		case translate.ErrRejected:
+			code = codeRejected
+		case translate.ErrTimeout:
+			code = codeTimeout
+		case translate.ErrQueueFull:
+			code = codeQueueFull
+		case translate.ErrInvalidSQL:
+			if errors.As(err, &pe) {
+				code = pe.Code
+			}
+		}
+		return pgError(code, "pgask: "+te.Error(), detail, te.Hint())
+	case errors.As(err, &pe):
+		return pe
+	case errors.Is(err, context.DeadlineExceeded):
+		return pgError(codeTimeout, "pgask: translation timed out", "", "Try a shorter question, or raise ask.generation-timeout.")
+	case errors.Is(err, context.Canceled):
+		return pgError("57014", "canceling statement due to user request", "", "")
+	}
+	var ue *UnavailableError
+	if errors.As(err, &ue) {
+		return pgError(codeUnavailable, "pgask: "+ue.Error(), "", ue.Hint)
+	}
+	return pgError(codeEngine, "pgask: "+err.Error(), "", "")
+}
+
+func outcome(err error) string {
+	var te *translate.Error
+	var ue *UnavailableError
+	switch {
+	case errors.As(err, &ue):
+		return "unavailable"
+	case errors.As(err, &te):
+		switch te.Kind {
+		case translate.ErrUnanswerable:
+			return "unanswerable"
+		case translate.ErrRejected:
+			return "rejected"
+		case translate.ErrInvalidSQL:
+			return "invalid_sql"
+		case translate.ErrTimeout:
+			return "timeout"
+		case translate.ErrQueueFull:
+			return "queue_full"
+		}
+		return "engine_error"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "error"
+}
+
+// UnavailableError says why ASK cannot be answered at all (no model), with a hint on how to
+// fix it. Use it as Options.Unavailable.
+type UnavailableError struct {
+	Reason string
+	Hint   string
+}
+
+func (e *UnavailableError) Error() string { return "ASK is unavailable: " + e.Reason }

@@ -1,0 +1,426 @@
+package ask_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgask/pgask/internal/demodb"
+	"github.com/pgask/pgask/internal/pgcluster"
+	"github.com/pgask/pgask/internal/pgtest"
+	"github.com/pgask/pgask/introspect"
+	"github.com/pgask/pgask/proxy"
+	"github.com/pgask/pgask/proxy/ask"
+	"github.com/pgask/pgask/translate"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// scripted plays the model: for a question it returns the completions listed for the first
+// key contained in the prompt's question, one per call (the last one repeats). A completion
+// "BLOCK" waits for the context to end, as a long generation would.
+type scripted struct {
+	mu      sync.Mutex
+	answers map[string][]string
+	calls   map[string]int
+	prompts []string
+}
+
+func newScripted(answers map[string][]string) *scripted {
+	return &scripted{answers: answers, calls: map[string]int{}}
+}
+
+func (e *scripted) Generate(ctx context.Context, req translate.GenerateRequest) (translate.GenerateResult, error) {
+	e.mu.Lock()
+	e.prompts = append(e.prompts, req.Prompt)
+	var out string
+	found := false
+	for key, list := range e.answers {
+		if strings.Contains(req.Prompt, "[QUESTION]"+key) {
+			i := min(e.calls[key], len(list)-1)
+			e.calls[key]++
+			out, found = list[i], true
+			break
+		}
+	}
+	e.mu.Unlock()
+	if !found {
+		return translate.GenerateResult{}, errors.New("scripted engine: no answer for this question")
+	}
+	if out == "BLOCK" {
+		<-ctx.Done()
+		return translate.GenerateResult{}, ctx.Err()
+	}
+	if out == "FAIL" {
+		return translate.GenerateResult{}, errors.New("out of memory")
+	}
+	return translate.GenerateResult{Text: out, PromptTokens: len(req.Prompt) / 4, GeneratedTokens: len(out) / 4}, nil
+}
+
+type env struct {
+	cluster *pgcluster.Cluster
+	db      string
+	addr    string
+	engine  *scripted
+	events  chan ask.Event
+}
+
+func (e *env) url(user string) string {
+	return "postgres://" + user + "@" + e.addr + "/" + e.db + "?sslmode=disable"
+}
+
+func setup(t *testing.T, answers map[string][]string, mod func(*ask.Options)) *env {
+	t.Helper()
+	c := pgtest.Shared(t)
+	db := pgtest.NewDatabase(t, c)
+	ctx := context.Background()
+	if err := c.Exec(ctx, db, demodb.ShopSQL); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{cluster: c, db: db, engine: newScripted(answers), events: make(chan ask.Event, 100)}
+	tmpl, err := translate.SelectTemplate("sqlcoder-7b-2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := translate.New(e.engine, translate.Options{Template: tmpl, Model: "scripted", Grammar: translate.GrammarOff, MaxRepairs: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ask.Options{Upstream: c.Addr(), Notice: true, SchemaBudget: 2048, StatementTimeout: 5 * time.Second,
+		Observe: func(ev ask.Event) { e.events <- ev }}
+	if mod != nil {
+		mod(&opts)
+	}
+	h, err := ask.New(introspect.NewCache(introspect.CacheOptions{}), tr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := proxy.New(proxy.Options{Upstream: proxy.Upstream{Addr: c.Addr(), TLSMode: proxy.TLSDisable}, Interceptor: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(sctx, l) }()
+	t.Cleanup(func() { cancel(); srv.Close(); <-done })
+	e.addr = l.Addr().String()
+	return e
+}
+
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func psql(t *testing.T, e *env, args ...string) (string, error) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(e.addr)
+	all := append([]string{"-X", "-h", host, "-p", port, "-U", "postgres", "-d", e.db, "-v", "ON_ERROR_STOP=1"}, args...)
+	out, err := exec.Command(filepath.Join(e.cluster.BinDir, "psql"), all...).CombinedOutput()
+	return string(out), err
+}
+
+const countSQL = "SELECT count(*) AS customers FROM customers"
+
+func TestPsqlAskReturnsRowsAndNotice(t *testing.T) {
+	e := setup(t, map[string][]string{"how many customers": {countSQL + ";"}}, nil)
+	out, err := psql(t, e, "-c", "ASK how many customers")
+	if err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "NOTICE:  pgask: "+countSQL) {
+		t.Errorf("no NOTICE with the SQL in:\n%s", out)
+	}
+	if !strings.Contains(out, "customers") || !strings.Contains(out, "200") || !strings.Contains(out, "(1 row)") {
+		t.Errorf("no result set in:\n%s", out)
+	}
+	ev := <-e.events
+	if ev.Outcome != "ok" || ev.SQL != countSQL || ev.User != "postgres" || ev.Database != e.db {
+		t.Errorf("event = %+v", ev)
+	}
+}
+
+func TestApostrophesAndQuotedForms(t *testing.T) {
+	answers := map[string][]string{
+		"what's the customers' count":  {countSQL},
+		"what's the number of clients": {countSQL},
+	}
+	e := setup(t, answers, nil)
+	for _, cmd := range []string{
+		"ASK what's the customers' count",
+		"ASK 'what''s the number of clients'",
+		"ASK $$what's the number of clients$$;",
+		"select 1 as one; ASK what's the customers' count",
+	} {
+		out, err := psql(t, e, "-At", "-c", cmd)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
+		if !strings.HasSuffix(strings.TrimSpace(out), "200") {
+			t.Errorf("%s: output %q does not end with the count", cmd, out)
+		}
+	}
+}
+
+func TestMultiStatementOrderAndStopOnError(t *testing.T) {
+	e := setup(t, map[string][]string{"how many customers": {countSQL}}, nil)
+	// An unquoted question runs to the end of the text; a quoted one lets splitting go on.
+	out, err := psql(t, e, "-At", "-c", "select 'a'; ASK 'how many customers'; select 'b'")
+	if err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	lines := strings.Fields(out)
+	want := []string{"a", "200", "b"}
+	if strings.Join(lines[len(lines)-3:], ",") != strings.Join(want, ",") {
+		t.Errorf("output %q, want results a, 200, b in order", out)
+	}
+	out, err = psql(t, e, "-At", "-c", "select 1/0; ASK how many customers")
+	if err == nil || !strings.Contains(out, "division by zero") || strings.Contains(out, "200") {
+		t.Errorf("statement after an error ran, or error lost: %v\n%s", err, out)
+	}
+}
+
+func TestExtendedProtocolDescribeThenExecuteConsistent(t *testing.T) {
+	e := setup(t, map[string][]string{"how many customers per country": {
+		"SELECT country, count(*) AS n FROM customers GROUP BY country ORDER BY country",
+	}}, nil)
+	conn := connect(t, e.url("postgres"))
+	ctx := context.Background()
+	const q = "ASK how many customers per country"
+	sd, err := conn.Prepare(ctx, "", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sd.Fields) != 2 || sd.Fields[0].Name != "country" || sd.Fields[1].Name != "n" {
+		t.Fatalf("Describe fields = %+v", sd.Fields)
+	}
+	for i := 0; i < 7; i++ { // past pgx's and JDBC's switch to named statements
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := rows.FieldDescriptions()
+		total := 0
+		for rows.Next() {
+			var country string
+			var n int
+			if err := rows.Scan(&country, &n); err != nil {
+				t.Fatal(err)
+			}
+			total += n
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(fields) != 2 || fields[1].Name != "n" || total != 200 {
+			t.Fatalf("run %d: fields %+v total %d", i, fields, total)
+		}
+	}
+	e.engine.mu.Lock()
+	calls := e.engine.calls["how many customers per country"]
+	e.engine.mu.Unlock()
+	if calls != 1 {
+		t.Errorf("engine called %d times for one ASK text in one session, want 1", calls)
+	}
+}
+
+func TestAskInsideTransaction(t *testing.T) {
+	e := setup(t, map[string][]string{
+		"how many customers": {countSQL},
+		"what breaks":        {"FAIL"},
+	}, nil)
+	conn := connect(t, e.url("postgres"))
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "INSERT INTO categories (name) VALUES ('Toys')"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "ASK how many customers", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 200 || conn.PgConn().TxStatus() != 'T' {
+		t.Fatalf("count %d, tx status %c", n, conn.PgConn().TxStatus())
+	}
+	_, err := conn.Exec(ctx, "ASK what breaks", pgx.QueryExecModeSimpleProtocol)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "58000" {
+		t.Fatalf("failing engine: err = %v, want SQLSTATE 58000", err)
+	}
+	if st := conn.PgConn().TxStatus(); st != 'E' {
+		t.Fatalf("tx status after failed ASK = %c, want E", st)
+	}
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "select count(*) from categories where name = 'Toys'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("rollback lost: n=%d err=%v", n, err)
+	}
+	// Outside a transaction the failure leaves the session idle and usable.
+	if _, err := conn.Exec(ctx, "ASK what breaks", pgx.QueryExecModeSimpleProtocol); err == nil {
+		t.Fatal("failing engine: no error")
+	}
+	if st := conn.PgConn().TxStatus(); st != 'I' {
+		t.Errorf("tx status = %c, want I", st)
+	}
+	if err := conn.QueryRow(ctx, "select 41+1").Scan(&n); err != nil || n != 42 {
+		t.Fatalf("session unusable after failed ASK: %v", err)
+	}
+}
+
+func TestRepairLoopAndRefusedWrite(t *testing.T) {
+	e := setup(t, map[string][]string{
+		"total stock":      {"SELECT sum(stock) FROM products", "SELECT sum(in_stock) AS stock FROM products"},
+		"remove customers": {"DELETE FROM customers"},
+		"nobody knows":     {"I do not know"},
+		"sneaky update":    {"WITH d AS (DELETE FROM orders RETURNING 1) SELECT count(*) FROM d"},
+	}, nil)
+	conn := connect(t, e.url("postgres"))
+	ctx := context.Background()
+	var stock int
+	if err := conn.QueryRow(ctx, "ASK total stock", pgx.QueryExecModeSimpleProtocol).Scan(&stock); err != nil {
+		t.Fatalf("repair: %v", err)
+	}
+	ev := <-e.events
+	if ev.Attempts != 2 || ev.Outcome != "ok" {
+		t.Errorf("repair event: %+v", ev)
+	}
+	e.engine.mu.Lock()
+	last := e.engine.prompts[len(e.engine.prompts)-1]
+	e.engine.mu.Unlock()
+	if !strings.Contains(last, `column "stock" does not exist`) {
+		t.Errorf("repair prompt does not carry Postgres' error:\n%s", last)
+	}
+	for _, tc := range []struct{ q, code string }{
+		{"ASK remove customers", "42501"},
+		{"ASK sneaky update", "42501"},
+		{"ASK nobody knows", "42000"},
+	} {
+		_, err := conn.Exec(ctx, tc.q, pgx.QueryExecModeSimpleProtocol)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != tc.code {
+			t.Errorf("%s: err = %v, want SQLSTATE %s", tc.q, err, tc.code)
+		}
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "select (select count(*) from customers) + (select count(*) from orders)").Scan(&n); err != nil || n != 1200 {
+		t.Errorf("data modified: customers+orders = %d (%v), want 1200", n, err)
+	}
+}
+
+func TestDryRunDoesNotExecute(t *testing.T) {
+	e := setup(t, map[string][]string{"slow count": {"SELECT pg_sleep(0), count(*) FROM customers"}}, nil)
+	out, err := psql(t, e, "-At", "-c", "EXPLAIN ASK slow count")
+	if err == nil || !strings.Contains(out, "pg_sleep") {
+		// pg_sleep is refused by default: the dry run reports the refusal too.
+		t.Logf("dry run with refused function: %v %s", err, out)
+	}
+	e2 := setup(t, map[string][]string{"how many customers": {countSQL}}, nil)
+	out, err = psql(t, e2, "-At", "-c", "EXPLAIN ASK how many customers")
+	if err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	if strings.TrimSpace(out) != countSQL {
+		t.Errorf("dry run output %q, want the SQL only", out)
+	}
+	conn := connect(t, e2.url("postgres"))
+	var sql string
+	if err := conn.QueryRow(context.Background(), "EXPLAIN ASK how many customers").Scan(&sql); err != nil || sql != countSQL {
+		t.Errorf("extended dry run: %q %v", sql, err)
+	}
+}
+
+func TestEmbeddedAskAsSubquery(t *testing.T) {
+	e := setup(t, map[string][]string{"customers per country": {"SELECT country, count(*) AS n FROM customers GROUP BY country"}}, nil)
+	conn := connect(t, e.url("postgres"))
+	var total int
+	err := conn.QueryRow(context.Background(),
+		`SELECT sum(n) FROM (ASK customers per country) "Custom SQL Query"`, pgx.QueryExecModeSimpleProtocol).Scan(&total)
+	if err != nil || total != 200 {
+		t.Fatalf("embedded ASK: total %d err %v", total, err)
+	}
+}
+
+func TestCancelDuringGeneration(t *testing.T) {
+	e := setup(t, map[string][]string{"never ending": {"BLOCK"}}, nil)
+	conn := connect(t, e.url("postgres"))
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := conn.Exec(ctx, "ASK never ending", pgx.QueryExecModeSimpleProtocol)
+	if err == nil {
+		t.Fatal("blocked ASK returned no error")
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("cancel took %s", d)
+	}
+	ev := <-e.events
+	if ev.Outcome != "canceled" {
+		t.Errorf("outcome %q, want canceled", ev.Outcome)
+	}
+	// pgx closes the connection when a query's ctx ends; a fresh one works.
+	conn2 := connect(t, e.url("postgres"))
+	var n int
+	if err := conn2.QueryRow(context.Background(), "select 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnavailableEngineKeepsPassThrough(t *testing.T) {
+	e := setup(t, nil, func(o *ask.Options) {
+		o.Unavailable = &ask.UnavailableError{Reason: "model sqlcoder-7b-2 is not downloaded", Hint: "Run: pgask pull sqlcoder-7b-2"}
+	})
+	conn := connect(t, e.url("postgres"))
+	_, err := conn.Exec(context.Background(), "ASK how many customers", pgx.QueryExecModeSimpleProtocol)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "58P01" || !strings.Contains(pe.Message, "sqlcoder-7b-2") || pe.Hint == "" {
+		t.Fatalf("err = %#v", err)
+	}
+	var n int
+	if err := conn.QueryRow(context.Background(), "select count(*) from customers").Scan(&n); err != nil || n != 200 {
+		t.Fatalf("pass-through: %d %v", n, err)
+	}
+}
+
+func TestStatementTimeoutApplies(t *testing.T) {
+	e := setup(t, map[string][]string{"big cross join": {
+		"SELECT count(*) FROM orders a, orders b, orders c",
+	}}, func(o *ask.Options) { o.StatementTimeout = 200 * time.Millisecond })
+	conn := connect(t, e.url("postgres"))
+	_, err := conn.Exec(context.Background(), "ASK big cross join", pgx.QueryExecModeSimpleProtocol)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57014" {
+		t.Fatalf("err = %v, want statement timeout 57014", err)
+	}
+	var st string
+	if err := conn.QueryRow(context.Background(), "show statement_timeout").Scan(&st); err != nil || st != "0" {
+		t.Errorf("session statement_timeout changed to %q (%v)", st, err)
+	}
+	if conn.PgConn().TxStatus() != 'I' {
+		t.Errorf("tx status %c", conn.PgConn().TxStatus())
+	}
+	_ = strconv.Itoa
+}
