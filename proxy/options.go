@@ -122,7 +122,7 @@ func withDefaultPort(hostport string) string {
 func validateHostPort(s string) error {
 	h, p, err := net.SplitHostPort(withDefaultPort(s))
 	if err != nil || h == "" || p == "" {
-		return fmt.Errorf("upstream %q: want host:port or postgres://host:port/?sslmode=...", s)
+		return fmt.Errorf("upstream %q: want host:port or a postgres://host:port/?sslmode=mode URL", s)
 	}
 	return nil
 }
