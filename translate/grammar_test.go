@@ -217,6 +217,7 @@ func TestGrammarAcceptsGoldQueries(t *testing.T) {
 				}
 				text := SchemaGrammar(schemaFromDDL(t, string(ddl)))
 				t.Logf("%s: grammar of %d rules, %d bytes", db, strings.Count(text, "\n"), len(text))
+				dumpGrammar(t, db+".gbnf", text)
 				g = mustParseGBNF(t, text)
 				grammars[db] = g
 			}
@@ -230,6 +231,7 @@ func TestGrammarAcceptsGoldQueries(t *testing.T) {
 				}
 				q = normaliseGold(t, q)
 				total++
+				dumpQuery(t, db+".queries", q)
 				if ok, at := g.Accepts(q); ok {
 					accepted++
 				} else {
@@ -313,4 +315,28 @@ func readPythonCSV(s string) [][]string {
 		endRow()
 	}
 	return rows
+}
+
+// With PGASK_GRAMMAR_DUMP=dir, the gold test writes each database's grammar and its
+// normalised gold queries (one a line, newlines as \n) there, to cross-check them with
+// llama.cpp's own grammar parser (see the translate notes).
+func dumpGrammar(t *testing.T, name, text string) {
+	if dir := os.Getenv("PGASK_GRAMMAR_DUMP"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func dumpQuery(t *testing.T, name, q string) {
+	if dir := os.Getenv("PGASK_GRAMMAR_DUMP"); dir != "" {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(strings.ReplaceAll(q, "\n", `\n`) + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
