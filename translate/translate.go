@@ -43,7 +43,7 @@ type Options struct {
 // Request is one question.
 type Request struct {
 	Question  string
-	Schema    *introspect.Schema // for the grammar and the cache key; may be nil with GrammarOff
+	Schema    *introspect.Schema // for the grammar and the cache key; nil or empty: no grammar
 	SchemaDDL string             // the (pruned) schema rendered as DDL for the prompt
 	Checker   Checker            // nil skips the EXPLAIN check
 }
@@ -125,10 +125,7 @@ func (t *Translator) Translate(ctx context.Context, req Request) (Result, error)
 	}
 
 	var res Result
-	grammar, err := t.grammar(fp, req.Schema, &res.Timings)
-	if err != nil {
-		return res, newError(ErrEngine, 0, "", err, "build grammar")
-	}
+	grammar := t.grammar(fp, req.Schema, &res.Timings)
 	data := PromptData{Question: question, Schema: req.SchemaDDL, Instructions: t.opts.Instructions}
 	for attempt := 0; attempt <= t.opts.MaxRepairs; attempt++ {
 		res.Attempts = attempt + 1
@@ -208,16 +205,20 @@ func (t *Translator) engineError(ctx context.Context, attempts int, err error) e
 	return newError(ErrEngine, attempts, "", err, "")
 }
 
-func (t *Translator) grammar(fp string, s *introspect.Schema, tm *Timings) (string, error) {
+// grammar returns the grammar for s in the configured mode, "" for none.
+func (t *Translator) grammar(fp string, s *introspect.Schema, tm *Timings) string {
 	if t.opts.Grammar == GrammarOff {
-		return "", nil
+		return ""
 	}
 	if s == nil || len(s.Tables) == 0 {
-		return "", errors.New("grammar needs a schema with at least one table")
+		// Nothing to constrain names to (an empty database): generate freely; the model
+		// will most likely answer "I do not know".
+		t.log.Debug("translate: no tables in the schema, generating without a grammar")
+		return ""
 	}
 	key := fmt.Sprint(int(t.opts.Grammar)) + fp
 	if g, ok := t.grammars.get(key); ok {
-		return g, nil
+		return g
 	}
 	t0 := time.Now()
 	var g string
@@ -228,7 +229,7 @@ func (t *Translator) grammar(fp string, s *introspect.Schema, tm *Timings) (stri
 	}
 	tm.Grammar = time.Since(t0)
 	t.grammars.put(key, g)
-	return g, nil
+	return g
 }
 
 func firstLine(s string) string {

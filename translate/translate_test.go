@@ -270,6 +270,15 @@ func TestTranslateNarrowGrammar(t *testing.T) {
 	}
 }
 
+func TestTranslateEmptySchemaHasNoGrammar(t *testing.T) {
+	e := &scriptedEngine{answers: []string{"I do not know"}}
+	tr := newTestTranslator(t, e, Options{})
+	_, err := tr.Translate(context.Background(), Request{Question: "how many customers", Schema: nil})
+	if !errors.Is(err, ErrUnanswerable) || e.reqs[0].Grammar != "" {
+		t.Fatalf("err = %v, grammar %q; want ErrUnanswerable without a grammar", err, e.reqs[0].Grammar)
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	if _, err := New(nil, Options{}, nil); err == nil {
 		t.Error("New accepted a nil engine")
