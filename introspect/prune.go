@@ -20,10 +20,39 @@ import (
 // matching columns; then tables are completed in rank order, then more tables are added, while
 // the budget lasts. A budget too small for even one table gives an empty schema.
 func Prune(s *Schema, question string, budgetTokens int) *Schema {
-	if s == nil || EstimateTokens(Render(s)) <= budgetTokens {
-		return s
+	if s == nil {
+		return nil
 	}
-	p := newPruner(s, question)
+	return NewPruner(s).Prune(question, budgetTokens)
+}
+
+// Pruner holds the question-independent analysis of a schema (identifier parts, comment
+// words, join graph, rendered size). Building one costs about as much as rendering the
+// schema; keep one per schema (per Fingerprint) and call Prune for each question. It is safe
+// for concurrent use.
+type Pruner struct {
+	base     pruner
+	fullCost int
+}
+
+// NewPruner analyses s, which must not change afterwards.
+func NewPruner(s *Schema) *Pruner {
+	p := &Pruner{base: pruner{s: s, tables: make([]tableInfo, len(s.Tables))}}
+	p.base.analyse()
+	p.fullCost = EstimateTokens(Render(s))
+	return p
+}
+
+// Prune is the package-level Prune on the Pruner's schema.
+func (pp *Pruner) Prune(question string, budgetTokens int) *Schema {
+	if pp.fullCost <= budgetTokens {
+		return pp.base.s
+	}
+	p := pp.base
+	p.tables = append([]tableInfo(nil), pp.base.tables...) // per-question scores; cols shared
+	p.terms = nil
+	p.buildTerms(question)
+	p.score()
 	return p.run(budgetTokens)
 }
 
@@ -92,12 +121,13 @@ type edge struct {
 
 type pruner struct {
 	s      *Schema
+	index  map[[2]string]int // (schema, name) → table index
 	tables []tableInfo
 	terms  []term
 }
 
-func newPruner(s *Schema, question string) *pruner {
-	p := &pruner{s: s, tables: make([]tableInfo, len(s.Tables))}
+func (p *pruner) analyse() {
+	s := p.s
 	for i := range s.Tables {
 		t := &s.Tables[i]
 		ti := &p.tables[i]
@@ -125,9 +155,6 @@ func newPruner(s *Schema, question string) *pruner {
 		}
 	}
 	p.buildEdges()
-	p.buildTerms(question)
-	p.score()
-	return p
 }
 
 // squash lower-cases an identifier and drops everything but letters and digits.
@@ -230,22 +257,6 @@ func (p *pruner) buildTerms(question string) {
 		}
 		p.terms = append(p.terms, t)
 	}
-	// idf over columns: a term that matches everywhere (id, name) tells little.
-	n := 0
-	df := make([]int, len(p.terms))
-	for ti := range p.tables {
-		for ci := range p.tables[ti].cols {
-			n++
-			for k := range p.terms {
-				if p.matchColumn(&p.terms[k], &p.tables[ti].cols[ci]) > 0 {
-					df[k]++
-				}
-			}
-		}
-	}
-	for k := range p.terms {
-		p.terms[k].idf = math.Log(1 + float64(n+1)/float64(df[k]+1))
-	}
 }
 
 // matchName scores how well a term names an identifier (parts, squashed name).
@@ -299,12 +310,34 @@ func (p *pruner) matchColumn(t *term, c *colInfo) float64 {
 }
 
 func (p *pruner) score() {
-	termBest := make([][]float64, len(p.tables))
-	for ti := range p.tables {
-		termBest[ti] = make([]float64, len(p.terms))
-	}
+	// Match every term against every column once; idf from the column counts: a term that
+	// matches everywhere (id, name) tells little.
+	nt := len(p.terms)
+	colMatch := make([][]float64, len(p.tables)) // per table: cols × terms
+	df := make([]int, nt)
+	n := 0
 	for ti := range p.tables {
 		tab := &p.tables[ti]
+		m := make([]float64, len(tab.cols)*nt)
+		for ci := range tab.cols {
+			n++
+			for k := range p.terms {
+				v := p.matchColumn(&p.terms[k], &tab.cols[ci])
+				m[ci*nt+k] = v
+				if v > 0 {
+					df[k]++
+				}
+			}
+		}
+		colMatch[ti] = m
+	}
+	for k := range p.terms {
+		p.terms[k].idf = math.Log(1 + float64(n+1)/float64(df[k]+1))
+	}
+	termBest := make([][]float64, len(p.tables))
+	for ti := range p.tables {
+		tab := &p.tables[ti]
+		termBest[ti] = make([]float64, nt)
 		tab.colScr = make([]float64, len(tab.cols))
 		total := 0.0
 		for k := range p.terms {
@@ -314,7 +347,7 @@ func (p *pruner) score() {
 				best = 0.5
 			}
 			for ci := range tab.cols {
-				m := p.matchColumn(t, &tab.cols[ci])
+				m := colMatch[ti][ci*nt+k]
 				tab.colScr[ci] += m * t.idf
 				best = math.Max(best, m)
 			}
@@ -353,10 +386,11 @@ const schemaShare = 0.5
 // names that end in "id" (other than a bare "id"), or a column named <table>_id / <table>id
 // next to that table's id.
 func (p *pruner) buildEdges() {
-	index := map[[2]string]int{}
+	p.index = make(map[[2]string]int, len(p.s.Tables))
 	for i := range p.s.Tables {
-		index[[2]string{p.s.Tables[i].Schema, p.s.Tables[i].Name}] = i
+		p.index[[2]string{p.s.Tables[i].Schema, p.s.Tables[i].Name}] = i
 	}
+	index := p.index
 	add := func(a, b int, ac, bc []string) {
 		p.tables[a].edges = append(p.tables[a].edges, edge{to: b, cols: ac, refs: bc})
 		p.tables[b].edges = append(p.tables[b].edges, edge{to: a, cols: bc, refs: ac})
@@ -420,46 +454,72 @@ func colNameFold(t *Table, lower string) string {
 	return lower
 }
 
-// selection is a table subset with, per table, the columns kept (nil: all).
+// selection is a table subset with, per table, the columns kept (unless full). Its token
+// cost is kept per table block, so that trying one more table or column renders only that
+// table (EstimateTokens is additive over Render's lines).
 type selection struct {
 	p     *pruner
 	order []int // selected table indexes, in selection order
 	cols  map[int]map[string]bool
 	full  map[int]bool
+	costs map[int]int // block cost per table; missing: recompute
+}
+
+func newSelection(p *pruner) *selection {
+	return &selection{p: p, cols: map[int]map[string]bool{}, full: map[int]bool{}, costs: map[int]int{}}
 }
 
 func (sel *selection) has(i int) bool { _, ok := sel.cols[i]; return ok }
+
+// addCol keeps column c of table i.
+func (sel *selection) addCol(i int, c string) {
+	if !sel.cols[i][c] {
+		sel.cols[i][c] = true
+		delete(sel.costs, i)
+	}
+}
+
+func (sel *selection) setFull(i int) {
+	sel.full[i] = true
+	delete(sel.costs, i)
+}
+
+// table returns the kept part of table i.
+func (sel *selection) table(i int) Table {
+	src := &sel.p.s.Tables[i]
+	t := *src
+	if sel.full[i] {
+		return t
+	}
+	keep := sel.cols[i]
+	t.Columns = nil
+	for _, c := range src.Columns {
+		if keep[c.Name] {
+			t.Columns = append(t.Columns, c)
+		}
+	}
+	t.PrimaryKey = keepIfAll(src.PrimaryKey, keep)
+	t.Uniques = nil
+	for _, u := range src.Uniques {
+		if k := keepIfAll(u, keep); k != nil {
+			t.Uniques = append(t.Uniques, k)
+		}
+	}
+	t.ForeignKeys = nil
+	for _, fk := range src.ForeignKeys {
+		if keepIfAll(fk.Columns, keep) != nil {
+			t.ForeignKeys = append(t.ForeignKeys, fk)
+		}
+	}
+	return t
+}
 
 func (sel *selection) schema() *Schema {
 	idxs := append([]int(nil), sel.order...)
 	sort.Ints(idxs)
 	out := &Schema{Tables: make([]Table, 0, len(idxs))}
 	for _, i := range idxs {
-		src := &sel.p.s.Tables[i]
-		t := *src
-		if !sel.full[i] {
-			keep := sel.cols[i]
-			t.Columns = nil
-			for _, c := range src.Columns {
-				if keep[c.Name] {
-					t.Columns = append(t.Columns, c)
-				}
-			}
-			t.PrimaryKey = keepIfAll(src.PrimaryKey, keep)
-			t.Uniques = nil
-			for _, u := range src.Uniques {
-				if k := keepIfAll(u, keep); k != nil {
-					t.Uniques = append(t.Uniques, k)
-				}
-			}
-			t.ForeignKeys = nil
-			for _, fk := range src.ForeignKeys {
-				if keepIfAll(fk.Columns, keep) != nil {
-					t.ForeignKeys = append(t.ForeignKeys, fk)
-				}
-			}
-		}
-		out.Tables = append(out.Tables, t)
+		out.Tables = append(out.Tables, sel.table(i))
 	}
 	return out
 }
@@ -476,10 +536,54 @@ func keepIfAll(names []string, keep map[string]bool) []string {
 	return names
 }
 
-func (sel *selection) cost() int { return EstimateTokens(Render(sel.schema())) }
+// cost is EstimateTokens(Render(sel.schema())), computed from cached block costs.
+func (sel *selection) cost() int {
+	if len(sel.order) == 0 {
+		return 0
+	}
+	total := len(sel.order) - 1 // the blank lines between blocks
+	for _, i := range sel.order {
+		c, ok := sel.costs[i]
+		if !ok {
+			t := sel.table(i)
+			c = EstimateTokens(renderTable(&t))
+			sel.costs[i] = c
+		}
+		total += c
+	}
+	joins := 0
+	for _, i := range sel.order {
+		src := &sel.p.s.Tables[i]
+		for _, fk := range src.ForeignKeys {
+			j, ok := sel.p.index[[2]string{fk.RefSchema, fk.RefTable}]
+			if !ok || !sel.has(j) || !sel.keeps(i, fk.Columns) || !sel.keeps(j, fk.RefColumns) {
+				continue
+			}
+			ref := &sel.p.s.Tables[j]
+			joins += EstimateTokens("-- " + colRef(src.RefName(), fk.Columns) + " can be joined with " + colRef(ref.RefName(), fk.RefColumns) + "\n")
+		}
+	}
+	if joins > 0 {
+		total += 1 + joins
+	}
+	return total
+}
+
+func (sel *selection) keeps(i int, cols []string) bool {
+	if sel.full[i] {
+		return true
+	}
+	for _, c := range cols {
+		if !sel.cols[i][c] {
+			return false
+		}
+	}
+	return true
+}
 
 func (sel *selection) clone() *selection {
-	c := &selection{p: sel.p, order: append([]int(nil), sel.order...), cols: map[int]map[string]bool{}, full: map[int]bool{}}
+	c := &selection{p: sel.p, order: append([]int(nil), sel.order...), cols: make(map[int]map[string]bool, len(sel.cols)),
+		full: make(map[int]bool, len(sel.full)), costs: make(map[int]int, len(sel.costs))}
 	for k, v := range sel.cols {
 		m := make(map[string]bool, len(v))
 		for n := range v {
@@ -489,6 +593,9 @@ func (sel *selection) clone() *selection {
 	}
 	for k, v := range sel.full {
 		c.full[k] = v
+	}
+	for k, v := range sel.costs {
+		c.costs[k] = v
 	}
 	return c
 }
@@ -519,20 +626,53 @@ func (p *pruner) minimalCols(i int, sel *selection) map[string]bool {
 }
 
 // tryAdd adds table i with its minimal columns (and the join columns it needs on tables
-// already selected) when the result fits.
+// already selected) when that fits; otherwise with its keys and join columns plus as many of
+// its matching columns, best first, as fit.
 func (p *pruner) tryAdd(sel *selection, i, budget int) (*selection, bool) {
 	next := sel.clone()
 	next.order = append(next.order, i)
-	next.cols[i] = p.minimalCols(i, sel)
+	minimal := p.minimalCols(i, sel)
+	next.cols[i] = minimal
 	for _, e := range p.tables[i].edges {
 		if next.has(e.to) && e.to != i {
 			for _, c := range e.refs {
-				next.cols[e.to][c] = true
+				next.addCol(e.to, c)
 			}
 		}
 	}
+	if next.cost() <= budget {
+		return next, true
+	}
+	// Keys and join columns only, then the matching columns that fit.
+	keep := map[string]bool{}
+	for k := range p.tables[i].keyCols {
+		keep[k] = true
+	}
+	for _, e := range p.tables[i].edges {
+		if sel.has(e.to) {
+			for _, c := range e.cols {
+				keep[c] = true
+			}
+		}
+	}
+	cols := p.columnsByScore(i)
+	if len(keep) == 0 && len(cols) > 0 {
+		keep[cols[0]] = true
+	}
+	next.cols[i] = keep
+	delete(next.costs, i)
 	if next.cost() > budget {
 		return sel, false
+	}
+	for _, c := range cols {
+		if !minimal[c] || keep[c] {
+			continue
+		}
+		try := next.clone()
+		try.addCol(i, c)
+		if try.cost() <= budget {
+			next = try
+		}
 	}
 	return next, true
 }
@@ -544,18 +684,19 @@ func (p *pruner) run(budget int) *Schema {
 	}
 	sort.SliceStable(ranked, func(a, b int) bool { return p.tables[ranked[a]].rank > p.tables[ranked[b]].rank })
 
-	sel := &selection{p: p, cols: map[int]map[string]bool{}, full: map[int]bool{}}
+	sel := newSelection(p)
 	top := 0.0
 	if len(ranked) > 0 {
 		top = p.tables[ranked[0]].rank
 	}
 	// Pass 1: relevant tables (minimal form) with their connectors.
 	if top > 0 {
+		misses := 0
 		for _, i := range ranked {
-			if p.tables[i].rank < 0.35*top || p.tables[i].score == 0 {
+			if p.tables[i].rank < 0.35*top || budget-sel.cost() < minTableTokens || misses >= maxFillMisses {
 				break
 			}
-			if sel.has(i) {
+			if sel.has(i) || p.tables[i].score == 0 {
 				continue
 			}
 			path := p.connector(sel, i)
@@ -571,13 +712,16 @@ func (p *pruner) run(budget int) *Schema {
 			}
 			if ok {
 				sel = cand
+				misses = 0
+			} else {
+				misses++
 			}
 		}
 	}
 	// Pass 2: complete the chosen tables in rank order.
 	for _, i := range rankedSelected(ranked, sel) {
 		next := sel.clone()
-		next.full[i] = true
+		next.setFull(i)
 		if next.cost() <= budget {
 			sel = next
 			continue
@@ -589,7 +733,7 @@ func (p *pruner) run(budget int) *Schema {
 				continue
 			}
 			next := sel.clone()
-			next.cols[i][c] = true
+			next.addCol(i, c)
 			if next.cost() <= budget {
 				sel = next
 			}
@@ -597,25 +741,47 @@ func (p *pruner) run(budget int) *Schema {
 	}
 	// Pass 3: more tables while the budget lasts: neighbours of the chosen ones first, then
 	// tables sharing a schema with the best one, then the rest, each in rank order.
+	misses := 0
 	for _, group := range p.fillOrder(ranked, sel) {
 		for _, i := range group {
+			if budget-sel.cost() < minTableTokens || misses >= maxFillMisses {
+				break
+			}
 			if sel.has(i) {
 				continue
 			}
 			next, ok := p.tryAdd(sel, i, budget)
 			if !ok {
+				misses++
 				continue
 			}
+			misses = 0
 			full := next.clone()
-			full.full[i] = true
+			full.setFull(i)
 			if full.cost() <= budget {
 				next = full
 			}
 			sel = next
 		}
 	}
-	return sel.schema()
+	out := sel.schema()
+	// The block costs add up to the rendering's estimate; should they ever not, drop the
+	// last-chosen tables rather than exceed the budget.
+	for EstimateTokens(Render(out)) > budget && len(sel.order) > 0 {
+		last := sel.order[len(sel.order)-1]
+		sel.order = sel.order[:len(sel.order)-1]
+		delete(sel.cols, last)
+		out = sel.schema()
+	}
+	return out
 }
+
+// maxFillMisses bounds the tables tried in a row that do not fit, so that filling the last
+// tokens of a budget does not try every table of a large catalog.
+const maxFillMisses = 25
+
+// minTableTokens is less than any table block costs ("CREATE TABLE t (\n  a int\n);\n").
+const minTableTokens = 10
 
 func rankedSelected(ranked []int, sel *selection) []int {
 	var out []int
