@@ -29,11 +29,14 @@ type GenerateRequest struct {
 
 // GenerateResult is a completion and what it cost.
 type GenerateResult struct {
-	Text             string
-	PromptTokens     int
-	ReusedTokens     int // prompt tokens whose KV cache was reused (0 when unknown)
-	GeneratedTokens  int
-	StopReason       string // engine-specific: "stop", "length", "eos", "grammar", ...
-	PromptDuration   time.Duration
-	GenerateDuration time.Duration
+	Text            string
+	PromptTokens    int
+	ReusedTokens    int // prompt tokens whose KV cache was reused (0 when unknown)
+	GeneratedTokens int
+	StopReason      string // engine-specific: "stop", "length", "eos", ...
+	GrammarFallback int    // steps where the sampled token broke the grammar (lazy grammar engines)
+
+	QueueWait  time.Duration // waiting for the engine (0 when unknown)
+	PromptEval time.Duration // evaluating the new part of the prompt (0 when unknown)
+	Generation time.Duration // generating (for HTTP engines: the whole request)
 }

@@ -1,13 +1,13 @@
 package translate
 
 import (
-		"os"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/pgask/pgask/introspect"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pgask/pgask/introspect"
 )
 
 const (

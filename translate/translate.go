@@ -54,7 +54,9 @@ type Result struct {
 	Attempts        int    // generations made (1 + repairs); 0 when cached
 	Cached          bool
 	PromptTokens    int // summed over attempts
+	ReusedTokens    int // prompt tokens served from the engine's KV cache, summed
 	GeneratedTokens int
+	GrammarFallback int // engine steps where the grammar overruled the sampled token, summed
 	Timings         Timings
 }
 
@@ -62,9 +64,13 @@ type Result struct {
 type Timings struct {
 	Grammar  time.Duration // building the grammar (0 when cached)
 	Render   time.Duration // rendering prompts
-	Generate time.Duration // engine calls
-	Check    time.Duration // static checks and Checker.Explain
-	Total    time.Duration
+	Generate time.Duration // engine calls, as measured here (includes the three below)
+	// As the engine reports them (0 when it does not):
+	QueueWait  time.Duration
+	PromptEval time.Duration
+	Generation time.Duration
+	Check      time.Duration // static checks and Checker.Explain
+	Total      time.Duration
 }
 
 // Translator turns questions into SQL. It is safe for concurrent use.
@@ -142,7 +148,12 @@ func (t *Translator) Translate(ctx context.Context, req Request) (Result, error)
 		})
 		res.Timings.Generate += time.Since(t0)
 		res.PromptTokens += gen.PromptTokens
+		res.ReusedTokens += gen.ReusedTokens
 		res.GeneratedTokens += gen.GeneratedTokens
+		res.GrammarFallback += gen.GrammarFallback
+		res.Timings.QueueWait += gen.QueueWait
+		res.Timings.PromptEval += gen.PromptEval
+		res.Timings.Generation += gen.Generation
 		if err != nil {
 			return res, t.engineError(ctx, res.Attempts, err)
 		}

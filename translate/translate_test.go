@@ -39,7 +39,8 @@ func (e *scriptedEngine) Generate(ctx context.Context, req GenerateRequest) (Gen
 	if n > len(e.answers) {
 		return GenerateResult{}, errors.New("script exhausted")
 	}
-	return GenerateResult{Text: e.answers[n-1], PromptTokens: len(req.Prompt) / 4, GeneratedTokens: 7, StopReason: "stop"}, nil
+	return GenerateResult{Text: e.answers[n-1], PromptTokens: 100, ReusedTokens: 60, GeneratedTokens: 7, StopReason: "stop",
+		GrammarFallback: 1, Generation: time.Millisecond}, nil
 }
 
 // pgChecker runs EXPLAIN on a real PostgreSQL connection.
@@ -111,6 +112,10 @@ func TestTranslateRepairsWithPostgresError(t *testing.T) {
 	}
 	if len(e.reqs) != 2 {
 		t.Fatalf("%d generations, want 2", len(e.reqs))
+	}
+	if res.PromptTokens != 200 || res.ReusedTokens != 120 || res.GeneratedTokens != 14 || res.GrammarFallback != 2 ||
+		res.Timings.Generation != 2*time.Millisecond || res.Timings.Check <= 0 || res.Timings.Total < res.Timings.Generate {
+		t.Errorf("counts and timings not summed over attempts: %+v", res)
 	}
 	repair := e.reqs[1].Prompt
 	for _, want := range []string{"c.last_order < '2024-01-01'", "column c.last_order does not exist", "Who hasn't ordered since 2024?"} {

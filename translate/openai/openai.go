@@ -172,11 +172,11 @@ func (e *Engine) Generate(ctx context.Context, req translate.GenerateRequest) (t
 		return translate.GenerateResult{}, errors.New("openai completion: answer has no choices")
 	}
 	return translate.GenerateResult{
-		Text:             cr.Choices[0].Text,
-		PromptTokens:     cr.Usage.PromptTokens,
-		GeneratedTokens:  cr.Usage.CompletionTokens,
-		StopReason:       cr.Choices[0].FinishReason,
-		GenerateDuration: elapsed,
+		Text:            cr.Choices[0].Text,
+		PromptTokens:    cr.Usage.PromptTokens,
+		GeneratedTokens: cr.Usage.CompletionTokens,
+		StopReason:      cr.Choices[0].FinishReason,
+		Generation:      elapsed,
 	}, nil
 }
 
