@@ -194,3 +194,13 @@ func (u Upstream) tlsConfig() (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// ServerTLSConfig loads a PEM certificate (chain) and key for the client-facing side
+// (Options.TLSConfig), as PostgreSQL's ssl_cert_file and ssl_key_file.
+func ServerTLSConfig(certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}

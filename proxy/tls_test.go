@@ -84,9 +84,16 @@ func newTestPKI(t *testing.T) testPKI {
 func TestTLSClientSide(t *testing.T) {
 	pki := newTestPKI(t)
 	c := pgtest.Shared(t)
+	serverTLS, err := ServerTLSConfig(pki.certFile, pki.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ServerTLSConfig(pki.certFile, pki.caFile); err == nil {
+		t.Fatal("ServerTLSConfig accepted a certificate as the key")
+	}
 	_, addr := startProxy(t, Options{
 		Upstream:  Upstream{Addr: c.Addr(), TLSMode: TLSDisable},
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pki.cert}},
+		TLSConfig: serverTLS,
 	})
 	ctx := ctxT(t)
 	for _, params := range []string{

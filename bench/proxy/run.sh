@@ -5,7 +5,8 @@
 # (Debian: apt-get install -y postgresql pgbouncer). Run from the repository root:
 #   bench/proxy/run.sh            # ROUNDS=3 DURATION=5 SCALE=10 CLIENTS=8 JOBS=2
 # Environment: ROUNDS, DURATION (s per run), SCALE, CLIENTS, JOBS, MODES ("simple extended
-# prepared"), PROFILE=1 (write a CPU profile of pgask's relay to bench/out/relay.pprof).
+# prepared"), PROFILE=1 (write a CPU profile of pgask's relay to bench/out/relay.pprof),
+# RELAY_P1=1 (also run a second relay with GOMAXPROCS=1, target "pgask-p1").
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -25,7 +26,7 @@ PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$PGBOUNCER" ] || { echo "pgbouncer not found (apt-get install -y pgbouncer)" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port)
+PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port); P1_PORT=$(free_port)
 
 TMP=$(mktemp -d /tmp/pgask-bench.XXXXXX)
 chmod 755 "$TMP"
@@ -82,13 +83,18 @@ PROFARG=()
 [ "${PROFILE:-0}" = 1 ] && PROFARG=(-cpuprofile "$OUT/relay.pprof")
 "$TMP/relay" -listen "127.0.0.1:$PGASK_PORT" -upstream "127.0.0.1:$PGPORT" "${PROFARG[@]}" &
 PIDS+=($!)
+TARGETS="direct pgbouncer pgask"
+if [ "${RELAY_P1:-0}" = 1 ]; then
+  GOMAXPROCS=1 "$TMP/relay" -listen "127.0.0.1:$P1_PORT" -upstream "127.0.0.1:$PGPORT" &
+  PIDS+=($!)
+  TARGETS="$TARGETS pgask-p1"
+fi
 
-for port in "$BOUNCER_PORT" "$PGASK_PORT"; do
+for port in "$BOUNCER_PORT" "$PGASK_PORT" $([ "${RELAY_P1:-0}" = 1 ] && echo "$P1_PORT"); do
   for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d bench -U postgres && break; sleep 0.1; done
 done
 
-declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT)
-TARGETS="direct pgbouncer pgask"
+declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT [pgask-p1]=$P1_PORT)
 
 run() { # target mode clients jobs -> "tps latency_ms"
   local out
@@ -119,8 +125,13 @@ for r, mode, t, x, l in rows:
 modes = list(dict.fromkeys(r[1] for r in rows))
 print(f"\nmedian of {len(set(r[0] for r in rows))} rounds; TPS at -c {sys.argv[2]}, latency (µs) at -c 1")
 print(f"{'mode':9} {'direct':>9} {'pgbouncer':>9} {'ratio':>6} {'pgask':>9} {'ratio':>6} | {'lat direct':>10} {'+pgbouncer':>10} {'+pgask':>8}")
+p1 = any(t == "pgask-p1" for _, _, t, _, _ in rows)
 for m in modes:
     d, b, a = (st.median(tps[m, t]) for t in ("direct", "pgbouncer", "pgask"))
     ld, lb, la = (st.median(lat[m, t]) for t in ("direct", "pgbouncer", "pgask"))
-    print(f"{m:9} {d:9.0f} {b:9.0f} {b/d:6.2f} {a:9.0f} {a/d:6.2f} | {ld:10.1f} {lb-ld:+10.1f} {la-ld:+8.1f}")
+    extra = ""
+    if p1:
+        a1, la1 = st.median(tps[m, "pgask-p1"]), st.median(lat[m, "pgask-p1"])
+        extra = f"   [GOMAXPROCS=1: {a1:.0f} tps, ratio {a1/d:.2f}, {la1-ld:+.1f} µs]"
+    print(f"{m:9} {d:9.0f} {b:9.0f} {b/d:6.2f} {a:9.0f} {a/d:6.2f} | {ld:10.1f} {lb-ld:+10.1f} {la-ld:+8.1f}{extra}")
 PY
