@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/pgask/pgask/proxy/asksplit"
+
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -234,23 +236,11 @@ func appendQuery(dst []byte, sql string) []byte {
 	return dst
 }
 
-// MayBeAsk is the relay's cheap prefilter: it reports whether the word ASK (any case) follows,
-// after white space and comments, the start of text, a ';' (a later statement of a
-// multi-statement Query) or a '(' (a parenthesised ASK used as a subquery). It does not lex
-// quotes, so it may say yes for text inside a literal; the Interceptor decides. Only texts that
-// pass reach the Interceptor.
-func MayBeAsk(text []byte) bool {
-	i := skipSpaceAndComments(text, 0)
-	if isAskWord(text, i) {
-		return true
-	}
-	for j := i; j < len(text); j++ {
-		if c := text[j]; (c == '(' || c == ';') && isAskWord(text, skipSpaceAndComments(text, j+1)) {
-			return true
-		}
-	}
-	return false
-}
+// MayBeAsk is the relay's cheap prefilter (asksplit.MightContainASK): it says yes for every
+// text in which asksplit.Split would find an ASK (leading, after ';', EXPLAIN ASK, or a
+// parenthesised subquery ASK), without allocating, and may say yes for text inside a literal;
+// the Interceptor decides. Only texts that pass reach the Interceptor.
+func MayBeAsk(text []byte) bool { return asksplit.MightContainASK(text) }
 
 func isAskWord(b []byte, i int) bool {
 	if len(b)-i < 3 || b[i]|0x20 != 'a' || b[i+1]|0x20 != 's' || b[i+2]|0x20 != 'k' {

@@ -82,7 +82,7 @@ type ownRoute struct {
 
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{
-		srv: srv, log: srv.log, peer: c.RemoteAddr().String(), client: c, cr: newMsgReader(c),
+		srv: srv, log: srv.log.With("peer", c.RemoteAddr().String()), peer: c.RemoteAddr().String(), client: c, cr: newMsgReader(c),
 		done: make(chan struct{}), syncCh: make(chan struct{}, 1), serverParams: map[string]string{},
 	}
 	s.ctx, s.cancel = context.WithCancel(srv.baseCtx)
@@ -129,7 +129,7 @@ func (s *session) run() {
 		return
 	}
 	defer s.srv.release()
-	log := s.log.With("peer", s.peer, "user", s.params["user"], "database", s.database())
+	log := s.log.With("user", s.params["user"], "database", s.database())
 	s.log = log
 
 	up, err := s.srv.dialUpstream(sctx)
@@ -186,15 +186,15 @@ func (s *session) database() string {
 // logEnd logs a session's end: normal disconnects at Debug, the rest with their SQLSTATE.
 func (s *session) logEnd(msg string, err error) {
 	if err == nil || isClosed(err) {
-		s.log.Debug(msg, "peer", s.peer)
+		s.log.Debug(msg)
 		return
 	}
 	var se *sqlstateError
 	if errors.As(err, &se) {
-		s.log.Warn(msg, "peer", s.peer, "sqlstate", se.code, "err", err)
+		s.log.Warn(msg, "sqlstate", se.code, "err", err)
 		return
 	}
-	s.log.Warn(msg, "peer", s.peer, "err", err)
+	s.log.Warn(msg, "err", err)
 }
 
 func isClosed(err error) bool {

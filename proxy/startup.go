@@ -216,7 +216,7 @@ func (s *session) relayAuth(startup []byte) error {
 				return fmt.Errorf("%w: short Authentication message", errProtocol)
 			}
 			code := binary.BigEndian.Uint32(body)
-			if code == 10 { // AuthenticationSASL: channel binding cannot cross the proxy
+			if code == 10 && !s.channelBindingPasses() {
 				out = appendSASLWithoutPlus(out, body)
 			} else {
 				out = appendFrame(out, typ, body)
@@ -270,6 +270,25 @@ func (s *session) relayAuth(startup []byte) error {
 	}
 }
 
+// channelBindingPasses reports whether SCRAM-SHA-256-PLUS can be relayed: tls-server-end-point
+// binds to the hash of the server certificate, so it only verifies when the client's TLS
+// ends at pgask with the very certificate the upstream presents to pgask.
+func (s *session) channelBindingPasses() bool {
+	if !s.clientTLS {
+		return false
+	}
+	ut, ok := s.upstream.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	peer := ut.ConnectionState().PeerCertificates
+	cfg := s.srv.clientTL
+	if len(peer) == 0 || cfg == nil || cfg.GetCertificate != nil || len(cfg.Certificates) != 1 || len(cfg.Certificates[0].Certificate) == 0 {
+		return false
+	}
+	return bytes.Equal(cfg.Certificates[0].Certificate[0], peer[0].Raw)
+}
+
 func appendFrame(dst []byte, typ byte, body []byte) []byte {
 	dst = append(dst, typ)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(body)+4))
@@ -277,7 +296,7 @@ func appendFrame(dst []byte, typ byte, body []byte) []byte {
 }
 
 // appendSASLWithoutPlus re-encodes AuthenticationSASL without SCRAM-SHA-256-PLUS: the client's
-// TLS ends at pgask, so channel binding to the upstream's certificate cannot succeed.
+// TLS (if any) ends at pgask, so channel binding to the upstream's certificate cannot succeed.
 func appendSASLWithoutPlus(dst, body []byte) []byte {
 	mechs := body[4:]
 	nb := make([]byte, 4, len(body))
@@ -312,10 +331,10 @@ func (s *session) handleCancel(ctx context.Context, pkt []byte) {
 	}
 	target.cancelASK()
 	if err := s.srv.sendCancel(ctx, target.pid, target.upKey); err != nil {
-		s.log.Warn("forward cancel request", "peer", s.peer, "err", err)
+		s.log.Warn("forward cancel request", "err", err)
 		return
 	}
-	s.log.Debug("cancel request forwarded", "peer", s.peer, "pid", pid)
+	s.log.Debug("cancel request forwarded", "pid", pid)
 }
 
 func (srv *Server) sendCancel(ctx context.Context, pid uint32, key []byte) error {

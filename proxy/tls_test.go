@@ -168,20 +168,39 @@ func TestTLSUpstream(t *testing.T) {
 			t.Fatalf("want 08006 about TLS, got %v", err)
 		}
 	})
-	t.Run("TLS on both legs, SCRAM", func(t *testing.T) {
+	t.Run("TLS on both legs, SCRAM, own certificate", func(t *testing.T) {
+		other := newTestPKI(t)
 		_, addr := startProxy(t, Options{
 			Upstream:  Upstream{Addr: c.Addr(), TLSMode: TLSVerifyFull, RootCert: pki.caFile},
-			TLSConfig: &tls.Config{Certificates: []tls.Certificate{pki.cert}},
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{other.cert}},
 		})
-		base := fmt.Sprintf("postgres://scramuser:pw@%s/postgres?sslmode=verify-full&sslrootcert=%s", addr, pki.caFile)
-		// channel_binding=require cannot pass: pgask never offers SCRAM-SHA-256-PLUS.
+		base := fmt.Sprintf("postgres://scramuser:pw@%s/postgres?sslmode=verify-full&sslrootcert=%s", addr, other.caFile)
+		// channel_binding=require cannot pass: pgask does not offer SCRAM-SHA-256-PLUS.
 		if _, err := pgx.Connect(ctx, base+"&channel_binding=require"); err == nil || !strings.Contains(err.Error(), "channel binding") {
 			t.Fatalf("channel_binding=require: want a channel binding error, got %v", err)
+		}
+		// The default (prefer) sends the "y" flag, which a TLS upstream takes for a downgrade.
+		if _, err := pgx.Connect(ctx, base); err == nil {
+			t.Fatal("channel_binding=prefer over two TLS legs unexpectedly passed; update the README note")
 		}
 		conn := connect(t, base+"&channel_binding=disable")
 		var who string
 		if err := conn.QueryRow(ctx, "select current_user").Scan(&who); err != nil || who != "scramuser" {
 			t.Fatalf("%q %v", who, err)
+		}
+	})
+	t.Run("TLS on both legs, SCRAM, upstream's certificate", func(t *testing.T) {
+		_, addr := startProxy(t, Options{
+			Upstream:  Upstream{Addr: c.Addr(), TLSMode: TLSVerifyFull, RootCert: pki.caFile},
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{pki.cert}},
+		})
+		base := fmt.Sprintf("postgres://scramuser:pw@%s/postgres?sslmode=verify-full&sslrootcert=%s", addr, pki.caFile)
+		for _, cb := range []string{"require", "prefer"} {
+			conn := connect(t, base+"&channel_binding="+cb)
+			var who string
+			if err := conn.QueryRow(ctx, "select current_user").Scan(&who); err != nil || who != "scramuser" {
+				t.Fatalf("channel_binding=%s: %q %v", cb, who, err)
+			}
 		}
 	})
 }
