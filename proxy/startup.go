@@ -326,7 +326,7 @@ func (s *session) handleCancel(ctx context.Context, pkt []byte) {
 	pid := binary.BigEndian.Uint32(pkt[8:])
 	target := s.srv.lookupCancel(pid, pkt[12:])
 	if target == nil {
-		s.log.Debug("cancel request with unknown key", "peer", s.peer)
+		s.log.Debug("cancel request with unknown key")
 		return
 	}
 	target.cancelASK()
