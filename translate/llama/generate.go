@@ -29,7 +29,7 @@ const DefaultMaxTokens = 512
 
 // Request is one generation.
 type Request struct {
-	Prompt    string   // tokenized with the model's special tokens (BOS) added
+	Prompt    string   // BOS is added unless the text starts with it; special-token text is parsed
 	Grammar   string   // GBNF with a "root" rule; empty = unconstrained
 	MaxTokens int      // 0 = DefaultMaxTokens
 	Stop      []string // generation ends at the first of these strings, which is cut from the text
@@ -230,6 +230,9 @@ func (lc *lctx) run(ctx context.Context, req Request) (res Result, err error) {
 	}
 	if len(prompt) == 0 {
 		return res, errors.New("empty prompt")
+	}
+	if bos := m.meta.BOS; len(prompt) >= 2 && bos >= 0 && prompt[0] == bos && prompt[1] == bos {
+		prompt = prompt[1:] // the template wrote BOS itself (e.g. <|begin_of_text|>)
 	}
 	res.PromptTokens = len(prompt)
 	m.stats.promptTokens.Add(int64(len(prompt)))

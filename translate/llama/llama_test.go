@@ -266,6 +266,14 @@ func TestGenerateStops(t *testing.T) {
 		}
 	})
 
+	t.Run("template writes BOS", func(t *testing.T) {
+		res, err := m.Generate(ctx, Request{Prompt: "<s>how many users", MaxTokens: 2})
+		want, _ := m.Tokenize("how many users", true)
+		if err != nil || res.PromptTokens != len(want) {
+			t.Errorf("prompt tokens %d, want %d (one BOS): %v", res.PromptTokens, len(want), err)
+		}
+	})
+
 	t.Run("prompt too long", func(t *testing.T) {
 		_, err := m.Generate(ctx, Request{Prompt: strings.Repeat("x y ", 400)})
 		if !errors.Is(err, ErrPromptTooLong) {
