@@ -52,13 +52,14 @@ type OpenAIConfig struct {
 	URL     string        `mapstructure:"url"`
 	Model   string        `mapstructure:"model"`
 	Timeout time.Duration `mapstructure:"timeout"`
+	Grammar bool          `mapstructure:"grammar"`
 	APIKey  string        `mapstructure:"-"`
 }
 
 // AskConfig configures how ASK statements are translated and run.
 type AskConfig struct {
 	Notice            bool          `mapstructure:"notice"`
-	Grammar           bool          `mapstructure:"grammar"`
+	Grammar           string        `mapstructure:"grammar"`
 	MaxRepairs        int           `mapstructure:"max-repairs"`
 	MaxTokens         int           `mapstructure:"max-tokens"`
 	SchemaBudget      int           `mapstructure:"schema-budget"`
@@ -133,6 +134,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("engine", "want llama or openai, got %q", c.Engine)
+	}
+	if !oneOf(c.Ask.Grammar, "schema", "narrow", "off") {
+		bad("ask.grammar", "want schema, narrow or off, got %q", c.Ask.Grammar)
 	}
 	if c.Ask.MaxRepairs < 0 {
 		bad("ask.max-repairs", "must not be negative, got %d", c.Ask.MaxRepairs)

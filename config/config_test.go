@@ -35,7 +35,7 @@ func TestLoadPrecedence(t *testing.T) {
 			flags: []string{"--upstream", "localhost:5432"},
 			check: func(t *testing.T, c *Config) {
 				if c.Listen != "127.0.0.1:6432" || c.MaxConnections != 100 || c.Engine != "llama" ||
-					!c.Ask.Notice || !c.Ask.Grammar || c.StartupTimeout != 30*time.Second {
+					!c.Ask.Notice || c.Ask.Grammar != "schema" || c.StartupTimeout != 30*time.Second {
 					t.Errorf("defaults not applied: %+v", c)
 				}
 			},
@@ -116,6 +116,7 @@ func TestValidateNamesKey(t *testing.T) {
 		{name: "cert without key", flags: []string{"--upstream", "h:1", "--tls-cert", "testdata/config.yaml"}, want: []string{"tls-cert: tls-cert and tls-key"}},
 		{name: "missing cert file", flags: []string{"--upstream", "h:1", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, want: []string{"tls-cert:", "tls-key:"}},
 		{name: "file with bad values", file: "testdata/bad.yaml", want: []string{"max-connections: must be at least 1", "log-format:"}},
+		{name: "bad grammar", flags: []string{"--upstream", "h:1", "--ask-grammar", "maybe"}, want: []string{"ask.grammar: want schema"}},
 		{name: "unknown engine", flags: []string{"--upstream", "h:1", "--engine", "gpt"}, want: []string{"engine: want llama or openai"}},
 		{name: "openai needs url", flags: []string{"--upstream", "h:1", "--engine", "openai"}, want: []string{"openai.url: required"}},
 		{name: "bad duration from env", flags: []string{"--upstream", "h:1"}, env: map[string]string{"PGASK_ASK_STATEMENT_TIMEOUT": "-1s"}, want: []string{"ask.statement-timeout"}},

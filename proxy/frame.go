@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"github.com/pgask/pgask/proxy/asksplit"
-
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgask/pgask/proxy/asksplit"
 )
 
 const (

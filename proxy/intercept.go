@@ -33,6 +33,12 @@ type Interceptor interface {
 	Parse(ctx context.Context, s *Session, name, text string) (string, error)
 }
 
+// SessionCloser is implemented by an Interceptor that keeps per-session state: SessionClosed
+// is called once when a session ends, after its last Interceptor call.
+type SessionCloser interface {
+	SessionClosed(s *Session)
+}
+
 // ErrPassThrough, returned by an Interceptor, relays the message unchanged.
 var ErrPassThrough = errors.New("proxy: not intercepted")
 

@@ -189,6 +189,9 @@ func (s *Server) removeSession(sess *session) {
 		s.idle = nil
 	}
 	s.mu.Unlock()
+	if o, ok := s.opts.Interceptor.(SessionCloser); ok {
+		o.SessionClosed(&sess.handle)
+	}
 }
 
 // acquire takes a connection slot; false when MaxConnections is reached.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgask/pgask/config"
 	"github.com/pgask/pgask/proxy"
+	"github.com/pgask/pgask/translate/models"
 )
 
 func newServeCmd() *cobra.Command {
@@ -86,10 +87,17 @@ func serve(cmd *cobra.Command, cfg *config.Config) error {
 		return err
 	}
 	opts.Logger = log
+	ctx := cmd.Context()
+	p, err := buildPipeline(ctx, cfg, log, models.TerminalProgress(os.Stderr), nil)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	opts.Interceptor = p.handler
 	srv, err := proxy.New(opts)
 	if err != nil {
 		return fmt.Errorf("start proxy: %w", err)
 	}
 	defer srv.Close()
-	return srv.ListenAndServe(cmd.Context())
+	return srv.ListenAndServe(ctx)
 }
