@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -31,10 +32,7 @@ func Load(ctx context.Context, q Querier, opts Options) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("introspect catalog: %w", err)
 	}
-	if len(rows) != 1 || len(rows[0]) != 1 || rows[0][0] == nil {
-		return nil, fmt.Errorf("introspect catalog: %d rows: %w", len(rows), ErrUnexpectedResult)
-	}
-	s, err := decodeCatalog(rows[0][0])
+	s, err := decodeCatalog(rows)
 	if err != nil {
 		return nil, fmt.Errorf("introspect catalog: %w", err)
 	}
@@ -71,14 +69,21 @@ func nspCTE(opts Options) string {
 )`
 }
 
-// catalogQuery returns one row with one JSON document: {"r": relations, "c": columns,
-// "k": constraints}. Every catalog reference is schema-qualified so that a hostile
+// catalogQuery returns rows of eight text columns, the first saying what the row is:
+//
+//	r  oid, schema, schema position, name, relkind, visible (t/f), comment
+//	c  relation oid, attnum, name, type, not null (t/f), comment, enum labels (JSON array)
+//	k  relation oid, name, contype, columns (attnums, comma-separated), referenced relation
+//	   oid, referenced columns
+//
+// Text rows decode several times faster than one JSON document. Every catalog reference is schema-qualified so that a hostile
 // search_path cannot shadow it.
 func catalogQuery(opts Options) string {
 	return `WITH RECURSIVE ` + nspCTE(opts) + `,
 rel AS (
   SELECT c.oid, nsp.nspname, nsp.ord, c.relname, c.relkind,
-         pg_catalog.pg_table_is_visible(c.oid) AS visible
+         pg_catalog.pg_table_is_visible(c.oid) AS visible,
+         pg_catalog.has_table_privilege(c.oid, 'SELECT') AS all_cols
   FROM pg_catalog.pg_class c
   JOIN nsp ON nsp.oid = c.relnamespace
   WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition
@@ -94,6 +99,10 @@ dom AS (
 base AS (
   SELECT dom.oid, dom.typ, dom.typmod
   FROM dom JOIN pg_catalog.pg_type b ON b.oid = dom.typ AND b.typtype <> 'd'
+),
+descr AS MATERIALIZED (
+  SELECT d.objoid, d.objsubid, d.description FROM pg_catalog.pg_description d
+  WHERE d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objoid IN (SELECT oid FROM rel)
 ),
 enums AS (
   SELECT e.enumtypid, pg_catalog.json_agg(e.enumlabel ORDER BY e.enumsortorder) AS labels
@@ -113,31 +122,22 @@ col AS (
   LEFT JOIN base eb ON ft.typcategory = 'A' AND eb.oid = ft.typelem
   LEFT JOIN enums en ON en.enumtypid = CASE WHEN ft.typcategory = 'A' AND ft.typelem <> 0
                                             THEN coalesce(eb.typ, ft.typelem) ELSE ft.oid END
-  LEFT JOIN pg_catalog.pg_description d
-         ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
-        AND d.objsubid = a.attnum
+  LEFT JOIN descr d ON d.objoid = a.attrelid AND d.objsubid = a.attnum
   WHERE a.attnum > 0 AND NOT a.attisdropped
-    AND pg_catalog.has_column_privilege(a.attrelid, a.attnum, 'SELECT')
+    AND (rel.all_cols OR pg_catalog.has_column_privilege(a.attrelid, a.attnum, 'SELECT'))
 )
-SELECT pg_catalog.json_build_object(
-  'r', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
-          rel.oid::int8, rel.nspname, rel.ord, rel.relname, rel.relkind, rel.visible, d.description)), '[]')
-        FROM rel LEFT JOIN pg_catalog.pg_description d
-          ON d.objoid = rel.oid AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
-         AND d.objsubid = 0),
-  'c', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
-          attrelid::int8, attnum, attname, typ, attnotnull, description, labels)), '[]') FROM col),
-  'k', (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
-          k.conrelid::int8, k.conname, k.contype, k.conkey, k.confrelid::int8, k.confkey)), '[]')
-        FROM pg_catalog.pg_constraint k JOIN rel ON rel.oid = k.conrelid
-        WHERE k.contype IN ('p', 'u', 'f'))
-)::text`
-}
-
-type rawCatalog struct {
-	R [][]json.RawMessage `json:"r"`
-	C [][]json.RawMessage `json:"c"`
-	K [][]json.RawMessage `json:"k"`
+SELECT 'r', rel.oid::text, rel.nspname::text, rel.ord::text, rel.relname::text, rel.relkind::text,
+       rel.visible::text, d.description
+FROM rel LEFT JOIN descr d ON d.objoid = rel.oid AND d.objsubid = 0
+UNION ALL
+SELECT 'c', attrelid::text, attnum::text, attname::text, typ, attnotnull::text, description, labels::text
+FROM col
+UNION ALL
+SELECT 'k', k.conrelid::text, k.conname::text, k.contype::text,
+       pg_catalog.array_to_string(k.conkey, ','), k.confrelid::text,
+       pg_catalog.array_to_string(k.confkey, ','), NULL
+FROM pg_catalog.pg_constraint k JOIN rel ON rel.oid = k.conrelid
+WHERE k.contype IN ('p', 'u', 'f')`
 }
 
 type relInfo struct {
@@ -146,36 +146,9 @@ type relInfo struct {
 	cols  map[int64]string // attnum → name, visible columns only
 }
 
-func decodeCatalog(doc []byte) (*Schema, error) {
-	var raw rawCatalog
-	if err := json.Unmarshal(doc, &raw); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	rels := make(map[uint32]*relInfo, len(raw.R))
-	order := make([]uint32, 0, len(raw.R))
-	for _, r := range raw.R {
-		var (
-			oid        uint32
-			nsp, name  string
-			ord        int64
-			kind       string
-			visible    bool
-			comment    *string
-			wantFields = 7
-		)
-		if len(r) != wantFields {
-			return nil, fmt.Errorf("relation has %d fields: %w", len(r), ErrUnexpectedResult)
-		}
-		if err := unmarshalAll(r, &oid, &nsp, &ord, &name, &kind, &visible, &comment); err != nil {
-			return nil, fmt.Errorf("decode relation: %w", err)
-		}
-		t := &Table{Schema: nsp, Name: name, Kind: relKind(kind), Visible: visible}
-		if comment != nil {
-			t.Comment = *comment
-		}
-		rels[oid] = &relInfo{ord: ord, table: t, cols: map[int64]string{}}
-		order = append(order, oid)
-	}
+func decodeCatalog(rows [][][]byte) (*Schema, error) {
+	rels := map[uint32]*relInfo{}
+	var order []uint32
 	type colKey struct {
 		rel uint32
 		num int64
@@ -184,22 +157,47 @@ func decodeCatalog(doc []byte) (*Schema, error) {
 		colKey
 		c Column
 	}
-	cols := make([]colRow, 0, len(raw.C))
-	for _, r := range raw.C {
-		if len(r) != 7 {
-			return nil, fmt.Errorf("column has %d fields: %w", len(r), ErrUnexpectedResult)
+	type con struct {
+		rel     uint32
+		name    string
+		typ     string
+		key     []int64
+		refRel  uint32
+		refKeys []int64
+	}
+	var (
+		cols []colRow
+		cons []con
+	)
+	for _, r := range rows {
+		if len(r) != 8 || len(r[0]) != 1 {
+			return nil, fmt.Errorf("row of %d fields: %w", len(r), ErrUnexpectedResult)
 		}
-		var (
-			cr      colRow
-			comment *string
-		)
-		if err := unmarshalAll(r, &cr.rel, &cr.num, &cr.c.Name, &cr.c.Type, &cr.c.NotNull, &comment, &cr.c.Enum); err != nil {
-			return nil, fmt.Errorf("decode column: %w", err)
+		var d fieldDecoder
+		switch r[0][0] {
+		case 'r':
+			oid := d.oid(r[1])
+			t := &Table{Schema: string(r[2]), Name: string(r[4]), Kind: relKind(string(r[5])), Visible: d.bool(r[6]), Comment: string(r[7])}
+			rels[oid] = &relInfo{ord: d.int(r[3]), table: t, cols: map[int64]string{}}
+			order = append(order, oid)
+		case 'c':
+			cr := colRow{colKey: colKey{rel: d.oid(r[1]), num: d.int(r[2])},
+				c: Column{Name: string(r[3]), Type: string(r[4]), NotNull: d.bool(r[5]), Comment: string(r[6])}}
+			if r[7] != nil {
+				if err := json.Unmarshal(r[7], &cr.c.Enum); err != nil {
+					d.err = err
+				}
+			}
+			cols = append(cols, cr)
+		case 'k':
+			cons = append(cons, con{rel: d.oid(r[1]), name: string(r[2]), typ: string(r[3]),
+				key: d.ints(r[4]), refRel: d.oid(r[5]), refKeys: d.ints(r[6])})
+		default:
+			return nil, fmt.Errorf("row kind %q: %w", r[0], ErrUnexpectedResult)
 		}
-		if comment != nil {
-			cr.c.Comment = *comment
+		if d.err != nil {
+			return nil, fmt.Errorf("decode %c row: %w", r[0][0], d.err)
 		}
-		cols = append(cols, cr)
 	}
 	sort.Slice(cols, func(i, j int) bool {
 		if cols[i].rel != cols[j].rel {
@@ -216,29 +214,6 @@ func decodeCatalog(doc []byte) (*Schema, error) {
 		ri.cols[cr.num] = cr.c.Name
 	}
 
-	type con struct {
-		rel     uint32
-		name    string
-		typ     string
-		key     []int64
-		refRel  uint32
-		refKeys []int64
-	}
-	cons := make([]con, 0, len(raw.K))
-	for _, r := range raw.K {
-		if len(r) != 6 {
-			return nil, fmt.Errorf("constraint has %d fields: %w", len(r), ErrUnexpectedResult)
-		}
-		var k con
-		var refRel *uint32
-		if err := unmarshalAll(r, &k.rel, &k.name, &k.typ, &k.key, &refRel, &k.refKeys); err != nil {
-			return nil, fmt.Errorf("decode constraint: %w", err)
-		}
-		if refRel != nil {
-			k.refRel = *refRel
-		}
-		cons = append(cons, k)
-	}
 	sort.Slice(cons, func(i, j int) bool {
 		if cons[i].rel != cons[j].rel {
 			return cons[i].rel < cons[j].rel
@@ -303,13 +278,49 @@ func attNames(cols map[int64]string, nums []int64) ([]string, bool) {
 	return names, true
 }
 
-func unmarshalAll(fields []json.RawMessage, dst ...any) error {
-	for i, f := range fields {
-		if err := json.Unmarshal(f, dst[i]); err != nil {
-			return fmt.Errorf("field %d: %w", i, err)
-		}
+// fieldDecoder parses text-format values, remembering the first error.
+type fieldDecoder struct{ err error }
+
+func (d *fieldDecoder) int(b []byte) int64 {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil && d.err == nil {
+		d.err = err
 	}
-	return nil
+	return n
+}
+
+func (d *fieldDecoder) oid(b []byte) uint32 {
+	n, err := strconv.ParseUint(string(b), 10, 32)
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+	return uint32(n)
+}
+
+func (d *fieldDecoder) bool(b []byte) bool {
+	switch string(b) {
+	case "t", "true":
+		return true
+	case "f", "false":
+		return false
+	}
+	if d.err == nil {
+		d.err = fmt.Errorf("bad boolean %q", b)
+	}
+	return false
+}
+
+// ints parses a comma-separated list ("" or NULL: none).
+func (d *fieldDecoder) ints(b []byte) []int64 {
+	if len(b) == 0 {
+		return nil
+	}
+	parts := strings.Split(string(b), ",")
+	out := make([]int64, len(parts))
+	for i, p := range parts {
+		out[i] = d.int([]byte(p))
+	}
+	return out
 }
 
 func relKind(k string) string {
