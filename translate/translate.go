@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgask/pgask/introspect"
@@ -80,6 +81,16 @@ type Translator struct {
 	log      *slog.Logger
 	cache    *lru[string]
 	grammars *lru[string]
+
+	mu       sync.Mutex
+	inflight map[string]*flight // translations running, by cache key
+}
+
+// flight is a running translation that identical concurrent requests wait for.
+type flight struct {
+	done chan struct{}
+	res  Result
+	err  error
 }
 
 // New returns a Translator over engine.
@@ -108,6 +119,7 @@ func New(engine Engine, opts Options, logger *slog.Logger) (*Translator, error) 
 		log:      logger,
 		cache:    newLRU[string](opts.CacheSize),
 		grammars: newLRU[string](16),
+		inflight: map[string]*flight{},
 	}, nil
 }
 
@@ -121,9 +133,45 @@ func (t *Translator) Translate(ctx context.Context, req Request) (Result, error)
 	}
 	fp := SchemaFingerprint(req.Schema, req.SchemaDDL)
 	key := strings.Join([]string{t.opts.Model, t.opts.Template.Name, fmt.Sprint(int(t.opts.Grammar)), fp, question}, "\x00")
-	if sql, ok := t.cache.get(key); ok {
-		return Result{SQL: sql, Cached: true, Timings: Timings{Total: time.Since(start)}}, nil
+	for {
+		if sql, ok := t.cache.get(key); ok {
+			return Result{SQL: sql, Cached: true, Timings: Timings{Total: time.Since(start)}}, nil
+		}
+		t.mu.Lock()
+		f := t.inflight[key]
+		if f == nil {
+			// Lead: translate, then hand the outcome to those who waited.
+			f = &flight{done: make(chan struct{})}
+			t.inflight[key] = f
+			t.mu.Unlock()
+			f.res, f.err = t.translate(ctx, start, key, fp, question, req)
+			t.mu.Lock()
+			delete(t.inflight, key)
+			t.mu.Unlock()
+			close(f.done)
+			return f.res, f.err
+		}
+		t.mu.Unlock()
+		// The same question on the same schema is being translated: wait for it, so that
+		// both get the same SQL and the engine works once.
+		select {
+		case <-f.done:
+			var te *Error
+			if f.err == nil {
+				return Result{SQL: f.res.SQL, Cached: true, Timings: Timings{Total: time.Since(start)}}, nil
+			}
+			if errors.As(f.err, &te) && te.Kind != ErrTimeout {
+				return Result{}, f.err
+			}
+			// The leader was cancelled or timed out on its own deadline: try again.
+		case <-ctx.Done():
+			return Result{}, t.engineError(ctx, 0, ctx.Err())
+		}
 	}
+}
+
+// translate runs the prompt → generate → extract → check → repair loop.
+func (t *Translator) translate(ctx context.Context, start time.Time, key, fp, question string, req Request) (Result, error) {
 	if t.opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.opts.Timeout)

@@ -292,3 +292,98 @@ func TestNewValidates(t *testing.T) {
 		t.Error("New accepted options without a template")
 	}
 }
+
+// gatedEngine answers every request with the same text once released.
+type gatedEngine struct {
+	started chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	calls   int
+}
+
+func (e *gatedEngine) Generate(ctx context.Context, req GenerateRequest) (GenerateResult, error) {
+	e.mu.Lock()
+	e.calls++
+	e.mu.Unlock()
+	e.started <- struct{}{}
+	select {
+	case <-e.release:
+	case <-ctx.Done():
+		return GenerateResult{}, ctx.Err()
+	}
+	return GenerateResult{Text: "SELECT count(*) FROM customers;"}, nil
+}
+
+func TestTranslateConcurrentSameQuestionGeneratesOnce(t *testing.T) {
+	e := &gatedEngine{started: make(chan struct{}, 8), release: make(chan struct{})}
+	tr := newTestTranslator(t, e, Options{})
+	type out struct {
+		res Result
+		err error
+	}
+	outs := make(chan out, 3)
+	ask := func() {
+		r, err := tr.Translate(context.Background(), shopRequest(t, "how many customers", nil))
+		outs <- out{r, err}
+	}
+	go ask()
+	<-e.started // the leader is generating
+	go ask()
+	go ask()
+	// Wait until both followers are parked on the leader's flight (polling the map is the
+	// only observable sign; it is bounded by the test's timeout).
+	for {
+		tr.mu.Lock()
+		n := len(tr.inflight)
+		tr.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(e.release)
+	cached := 0
+	for range 3 {
+		o := <-outs
+		if o.err != nil || o.res.SQL != "SELECT count(*) FROM customers" {
+			t.Fatalf("got %+v, %v", o.res, o.err)
+		}
+		if o.res.Cached {
+			cached++
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.calls != 1 || cached != 2 {
+		t.Errorf("%d generations, %d shared results; want 1 and 2", e.calls, cached)
+	}
+}
+
+func TestTranslateFollowerRetriesAfterLeaderCancelled(t *testing.T) {
+	e := &gatedEngine{started: make(chan struct{}, 8), release: make(chan struct{})}
+	tr := newTestTranslator(t, e, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	leaderErr := make(chan error, 1)
+	go func() {
+		_, err := tr.Translate(ctx, shopRequest(t, "how many customers", nil))
+		leaderErr <- err
+	}()
+	<-e.started
+	followerRes := make(chan Result, 1)
+	go func() {
+		r, err := tr.Translate(context.Background(), shopRequest(t, "how many customers", nil))
+		if err != nil {
+			t.Error(err)
+		}
+		followerRes <- r
+	}()
+	cancel()
+	if err := <-leaderErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("leader: %v, want context.Canceled", err)
+	}
+	<-e.started // the follower generates itself
+	close(e.release)
+	if r := <-followerRes; r.SQL != "SELECT count(*) FROM customers" || r.Cached {
+		t.Errorf("follower got %+v, want its own translation", r)
+	}
+}
