@@ -23,7 +23,7 @@ func isPlainIdent(name string) bool {
 		c := name[i]
 		switch {
 		case c >= 'a' && c <= 'z', c == '_':
-		case (c >= '0' && c <= '9') || c == '$':
+		case c >= '0' && c <= '9':
 			if i == 0 {
 				return false
 			}

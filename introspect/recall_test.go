@@ -73,6 +73,9 @@ func readEvalQuestions(t testing.TB) []evalQuestion {
 			col[h] = i
 		}
 		for _, r := range recs[1:] {
+			if len(r) != len(recs[0]) {
+				t.Fatalf("%s: a record of %d fields, header has %d", f, len(r), len(recs[0]))
+			}
 			qs = append(qs, evalQuestion{DB: r[col["db_name"]], Category: r[col["query_category"]],
 				Question: r[col["question"]], Query: r[col["query"]]})
 		}
