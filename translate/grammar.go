@@ -53,9 +53,9 @@ func NarrowGrammar(s *introspect.Schema) string {
 		n := fmt.Sprintf("t%d", i)
 		var cols []string
 		for _, c := range t.Columns {
-			cols = append(cols, lit(quoteIdent(c.Name)))
+			cols = append(cols, quoteIdent(c.Name))
 		}
-		g.rule(n+"-col", strings.Join(dedupe(cols), " | "))
+		g.rule(n+"-col", trie(cols))
 		g.rule(n, fmt.Sprintf(`(%[1]s-col (", " %[1]s-col (", " %[1]s-col)?)? | "*" | "count(*)") " FROM " %[2]s (" WHERE " %[1]s-col " " ("=" | "<" | ">") " " num)?`,
 			n, lit(tableRef(t))))
 		alts = append(alts, n)
@@ -103,11 +103,68 @@ func (g *grammarBuilder) kw(word string) string {
 	return name
 }
 
-// words returns an alternation of words in upper and lower case.
+// words returns an alternation of words in upper and lower case, as a trie.
 func words(ws ...string) string {
-	var alts []string
+	var all []string
 	for _, w := range ws {
-		alts = append(alts, lit(strings.ToUpper(w)), lit(strings.ToLower(w)))
+		all = append(all, strings.ToUpper(w), strings.ToLower(w))
+	}
+	return trie(all)
+}
+
+// trie returns a GBNF expression matching exactly the given strings, factored by common
+// prefixes ("count" | "coalesce" becomes "co" ("unt" | "alesce")). llama.cpp keeps one stack
+// per live alternative, so a flat list of n names costs n stacks where one may start and the
+// trie costs one per distinct first character.
+func trie(ss []string) string {
+	rs := make([][]rune, 0, len(ss))
+	seen := map[string]bool{}
+	for _, s := range ss {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			rs = append(rs, []rune(s))
+		}
+	}
+	sort.Slice(rs, func(i, j int) bool { return string(rs[i]) < string(rs[j]) })
+	return trieNode(rs)
+}
+
+// trieNode expects non-empty, sorted, distinct strings.
+func trieNode(rs [][]rune) string {
+	var alts []string
+	for i := 0; i < len(rs); {
+		j := i + 1
+		for j < len(rs) && rs[j][0] == rs[i][0] {
+			j++
+		}
+		group := rs[i:j]
+		prefix := group[0]
+		for _, r := range group[1:] {
+			n := 0
+			for n < len(prefix) && n < len(r) && prefix[n] == r[n] {
+				n++
+			}
+			prefix = prefix[:n]
+		}
+		var rest [][]rune
+		optional := false
+		for _, r := range group {
+			if len(r) == len(prefix) {
+				optional = true
+			} else {
+				rest = append(rest, r[len(prefix):])
+			}
+		}
+		alt := lit(string(prefix))
+		switch {
+		case len(rest) == 0:
+		case optional:
+			alt += " (" + trieNode(rest) + ")?"
+		default:
+			alt += " (" + trieNode(rest) + ")"
+		}
+		alts = append(alts, alt)
+		i = j
 	}
 	return strings.Join(alts, " | ")
 }
@@ -117,24 +174,22 @@ func (g *grammarBuilder) schemaNames(s *introspect.Schema) {
 	var tbls, cols []string
 	for _, t := range s.Tables {
 		q := quoteIdent(t.Name)
-		tbls = append(tbls, lit(quoteIdent(t.Schema)+"."+q))
+		tbls = append(tbls, quoteIdent(t.Schema)+"."+q)
 		if t.Schema == "" || t.Schema == "public" {
-			tbls = append(tbls, lit(q))
+			tbls = append(tbls, q)
 		}
 		for _, c := range t.Columns {
-			cols = append(cols, lit(quoteIdent(c.Name)))
+			cols = append(cols, quoteIdent(c.Name))
 		}
 	}
 	if len(tbls) == 0 {
-		tbls = []string{`"pg_catalog.pg_class"`}
+		tbls = []string{"pg_catalog.pg_class"}
 	}
 	if len(cols) == 0 {
-		cols = []string{`"oid"`}
+		cols = []string{"oid"}
 	}
-	sort.Strings(tbls)
-	sort.Strings(cols)
-	g.rule("tbl", strings.Join(dedupe(tbls), " | "))
-	g.rule("col", strings.Join(dedupe(cols), " | "))
+	g.rule("tbl", trie(tbls))
+	g.rule("col", trie(cols))
 }
 
 // selectRules defines the query rules with the given suffix. In loose mode (inside WITH) any
@@ -306,18 +361,6 @@ func lit(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
-}
-
-func dedupe(xs []string) []string {
-	seen := map[string]bool{}
-	out := xs[:0]
-	for _, x := range xs {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // needsQuotes reports whether a lower-case name is a key word that cannot be a column or

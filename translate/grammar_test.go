@@ -340,3 +340,18 @@ func dumpQuery(t *testing.T, name, q string) {
 		}
 	}
 }
+
+func TestTrie(t *testing.T) {
+	words := []string{"count", "coalesce", "col", "co", "c", "sum", `"Country"`, "é", "éa", "ab"}
+	g := mustParseGBNF(t, "root ::= "+trie(append(words, "count"))+"\n")
+	for _, w := range words {
+		if ok, _ := g.Accepts(w); !ok {
+			t.Errorf("trie rejects %q", w)
+		}
+	}
+	for _, w := range []string{"", "cou", "coun", "counts", "a", "s", "Country", "éb", "colx"} {
+		if ok, _ := g.Accepts(w); ok {
+			t.Errorf("trie accepts %q", w)
+		}
+	}
+}
