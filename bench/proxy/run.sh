@@ -76,6 +76,7 @@ echo '"postgres" ""' >"$TMP/userlist.txt"
 [ "$(id -u)" = 0 ] && chown postgres: "$TMP/pgbouncer.ini" "$TMP/userlist.txt"
 "${AS[@]}" "$PGBOUNCER" "$TMP/pgbouncer.ini" >/dev/null 2>&1 &
 PIDS+=($!)
+declare -A PROC=()
 
 echo "== building and starting pgask's relay on $PGASK_PORT"
 (cd "$ROOT" && go build -o "$TMP/relay" ./bench/proxy/relay)
@@ -83,10 +84,12 @@ PROFARG=()
 [ "${PROFILE:-0}" = 1 ] && PROFARG=(-cpuprofile "$OUT/relay.pprof")
 "$TMP/relay" -listen "127.0.0.1:$PGASK_PORT" -upstream "127.0.0.1:$PGPORT" "${PROFARG[@]}" &
 PIDS+=($!)
+PROC[pgask]=$!
 TARGETS="direct pgbouncer pgask"
 if [ "${RELAY_P1:-0}" = 1 ]; then
   GOMAXPROCS=1 "$TMP/relay" -listen "127.0.0.1:$P1_PORT" -upstream "127.0.0.1:$PGPORT" &
   PIDS+=($!)
+  PROC[pgask-p1]=$!
   TARGETS="$TARGETS pgask-p1"
 fi
 
@@ -94,12 +97,20 @@ for port in "$BOUNCER_PORT" "$PGASK_PORT" $([ "${RELAY_P1:-0}" = 1 ] && echo "$P
   for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d bench -U postgres && break; sleep 0.1; done
 done
 
+PROC[pgbouncer]=$(pgrep -f "pgbouncer $TMP/pgbouncer.ini" | tail -1)
 declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT [pgask-p1]=$P1_PORT)
 
-run() { # target mode clients jobs -> "tps latency_ms"
-  local out
+cputicks() { # utime+stime of a process, in clock ticks (0 for direct)
+  [ -n "${PROC[$1]:-}" ] && awk '{print $14+$15}' "/proc/${PROC[$1]}/stat" || echo 0
+}
+
+run() { # target mode clients jobs -> "tps latency_ms proxy_cpu_us_per_tx"
+  local out c0 c1 n
+  c0=$(cputicks "$1")
   out=$("$PGBENCH" -n -S -M "$2" -c "$3" -j "$4" -T "$DURATION" -h 127.0.0.1 -p "${PORT[$1]}" -U postgres bench 2>&1) || { echo "$out" >&2; exit 1; }
-  echo "$(awk '/^tps = /{print $3}' <<<"$out") $(awk '/^latency average = /{print $4}' <<<"$out")"
+  c1=$(cputicks "$1")
+  n=$(awk '/^number of transactions actually processed: /{print $6}' <<<"$out")
+  echo "$(awk '/^tps = /{print $3}' <<<"$out") $(awk '/^latency average = /{print $4}' <<<"$out") $(awk -v d=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", d / hz * 1e6 / n}')"
 }
 
 echo "== load before: $(uptime)"
@@ -108,9 +119,9 @@ RES="$OUT/proxy-bench.tsv"
 for round in $(seq "$ROUNDS"); do
   for mode in $MODES; do
     for t in $TARGETS; do
-      read -r tps _ < <(run "$t" "$mode" "$CLIENTS" "$JOBS")
-      read -r _ lat < <(run "$t" "$mode" 1 1)
-      printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$mode" "$t" "$tps" "$lat" | tee -a "$RES"
+      read -r tps _ cpu < <(run "$t" "$mode" "$CLIENTS" "$JOBS")
+      read -r _ lat _ < <(run "$t" "$mode" 1 1)
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$mode" "$t" "$tps" "$lat" "$cpu" | tee -a "$RES"
     done
   done
 done
@@ -119,19 +130,21 @@ echo "== load after: $(uptime)"
 python3 - "$RES" "$CLIENTS" <<'PY'
 import sys, statistics as st, collections
 rows = [l.split('\t') for l in open(sys.argv[1]).read().split('\n') if l]
-tps = collections.defaultdict(list); lat = collections.defaultdict(list)
-for r, mode, t, x, l in rows:
-    tps[mode, t].append(float(x)); lat[mode, t].append(float(l) * 1000)
+tps = collections.defaultdict(list); lat = collections.defaultdict(list); cpu = collections.defaultdict(list)
+for r, mode, t, x, l, c in rows:
+    tps[mode, t].append(float(x)); lat[mode, t].append(float(l) * 1000); cpu[mode, t].append(float(c))
 modes = list(dict.fromkeys(r[1] for r in rows))
 print(f"\nmedian of {len(set(r[0] for r in rows))} rounds; TPS at -c {sys.argv[2]}, latency (µs) at -c 1")
-print(f"{'mode':9} {'direct':>9} {'pgbouncer':>9} {'ratio':>6} {'pgask':>9} {'ratio':>6} | {'lat direct':>10} {'+pgbouncer':>10} {'+pgask':>8}")
-p1 = any(t == "pgask-p1" for _, _, t, _, _ in rows)
+print("proxy CPU = CPU time the proxy process used per transaction at -c 8 (robust to background load)")
+print(f"{'mode':9} {'direct':>9} {'pgbouncer':>9} {'ratio':>6} {'pgask':>9} {'ratio':>6} | {'lat direct':>10} {'+pgbouncer':>10} {'+pgask':>8} | {'CPU bouncer':>9} {'CPU pgask':>9}")
+p1 = any(r[2] == "pgask-p1" for r in rows)
 for m in modes:
     d, b, a = (st.median(tps[m, t]) for t in ("direct", "pgbouncer", "pgask"))
     ld, lb, la = (st.median(lat[m, t]) for t in ("direct", "pgbouncer", "pgask"))
     extra = ""
     if p1:
         a1, la1 = st.median(tps[m, "pgask-p1"]), st.median(lat[m, "pgask-p1"])
-        extra = f"   [GOMAXPROCS=1: {a1:.0f} tps, ratio {a1/d:.2f}, {la1-ld:+.1f} µs]"
-    print(f"{m:9} {d:9.0f} {b:9.0f} {b/d:6.2f} {a:9.0f} {a/d:6.2f} | {ld:10.1f} {lb-ld:+10.1f} {la-ld:+8.1f}{extra}")
+        extra = f"   [GOMAXPROCS=1: {a1:.0f} tps, ratio {a1/d:.2f}, {la1-ld:+.1f} µs, {st.median(cpu[m, 'pgask-p1']):.1f} µs CPU/tx]"
+    cb, ca = st.median(cpu[m, "pgbouncer"]), st.median(cpu[m, "pgask"])
+    print(f"{m:9} {d:9.0f} {b:9.0f} {b/d:6.2f} {a:9.0f} {a/d:6.2f} | {ld:10.1f} {lb-ld:+10.1f} {la-ld:+8.1f} | {cb:9.1f} {ca:9.1f}{extra}")
 PY
