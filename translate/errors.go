@@ -16,6 +16,10 @@ var (
 	ErrRejected = errors.New("generated SQL rejected")
 	// ErrInvalidSQL: the generated SQL still failed the check (EXPLAIN) after all repairs.
 	ErrInvalidSQL = errors.New("generated SQL is invalid")
+	// ErrCheck: the Checker failed for a reason the model cannot repair (connection lost,
+	// transaction aborted, query cancelled, …); the cause, often a *pgconn.PgError, is
+	// wrapped and should reach the client as PostgreSQL sent it.
+	ErrCheck = errors.New("checking the generated SQL failed")
 	// ErrEngine: the engine failed (model error, HTTP error, empty output).
 	ErrEngine = errors.New("model failure")
 	// ErrTimeout: the translation ran past its deadline.
@@ -66,6 +70,8 @@ func (e *Error) Hint() string {
 		return "Try a shorter question, or raise the translation timeout."
 	case ErrQueueFull:
 		return "The model is busy with other questions; try again shortly."
+	case ErrCheck:
+		return ""
 	case ErrEngine:
 		return "Check pgask's log for the model error."
 	}

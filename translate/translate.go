@@ -13,10 +13,30 @@ import (
 )
 
 // Checker checks generated SQL against the live database, typically by running EXPLAIN on the
-// client's own session. An error's message is fed back to the model for a repair; a context
-// error stops the translation.
+// client's own session. An error that carries a SQLSTATE (has a `SQLState() string` method, as
+// *pgconn.PgError does) of a class the model can fix — anything but connection (08),
+// transaction state (25), authorization (28), resources (53), operator intervention (57),
+// system (58) and internal (XX) errors — is fed back to the model for a repair. Any other error
+// ends the translation with ErrCheck wrapping it.
 type Checker interface {
 	Explain(ctx context.Context, sql string) error
+}
+
+// repairable reports whether a Checker error is about the SQL itself.
+func repairable(err error) bool {
+	var st interface{ SQLState() string }
+	if !errors.As(err, &st) {
+		return false
+	}
+	code := st.SQLState()
+	if len(code) != 5 {
+		return false
+	}
+	switch code[:2] {
+	case "08", "25", "28", "53", "57", "58", "XX":
+		return false
+	}
+	return true
 }
 
 // GrammarMode selects the constraint put on generation.
@@ -228,6 +248,10 @@ func (t *Translator) translate(ctx context.Context, start time.Time, key, fp, qu
 				if ctx.Err() != nil {
 					res.Timings.Check += time.Since(t0)
 					return res, t.engineError(ctx, res.Attempts, ctx.Err())
+				}
+				if problem != nil && !repairable(problem) {
+					res.Timings.Check += time.Since(t0)
+					return res, newError(ErrCheck, res.Attempts, sql, problem, "")
 				}
 			}
 		}

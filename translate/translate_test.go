@@ -284,6 +284,35 @@ func TestTranslateEmptySchemaHasNoGrammar(t *testing.T) {
 	}
 }
 
+// failingChecker returns a fixed error.
+type failingChecker struct{ err error }
+
+func (c failingChecker) Explain(context.Context, string) error { return c.err }
+
+func TestTranslateCheckerFailureIsNotRepaired(t *testing.T) {
+	conn := shopDB(t)
+	ctx := context.Background()
+	// A real "current transaction is aborted" error (25P02) from PostgreSQL.
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	_, _ = tx.Exec(ctx, "SELECT 1/0")
+	aborted := pgChecker{conn}.Explain(ctx, "SELECT 1")
+	if aborted == nil {
+		t.Fatal("EXPLAIN in an aborted transaction succeeded")
+	}
+	for _, chkErr := range []error{aborted, errors.New("upstream connection closed")} {
+		e := &scriptedEngine{answers: []string{"SELECT name FROM customers", "SELECT id FROM customers"}}
+		tr := newTestTranslator(t, e, Options{MaxRepairs: 2})
+		_, err := tr.Translate(ctx, shopRequest(t, "names", failingChecker{chkErr}))
+		if !errors.Is(err, ErrCheck) || !errors.Is(err, chkErr) || len(e.reqs) != 1 {
+			t.Errorf("checker error %v: got %v after %d generations; want ErrCheck wrapping it, no repair", chkErr, err, len(e.reqs))
+		}
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	if _, err := New(nil, Options{}, nil); err == nil {
 		t.Error("New accepted a nil engine")
