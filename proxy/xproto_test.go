@@ -111,6 +111,14 @@ func TestXproto(t *testing.T) {
 			want: []string{"1", "t", "T", "2", "T", "D 3", "C SELECT 1", "Z I"},
 		},
 		{
+			name: "FunctionCall",
+			send: []pgproto3.FrontendMessage{
+				&pgproto3.FunctionCall{Function: 1397, ArgFormatCodes: []uint16{0}, Arguments: [][]byte{[]byte("-5")}}, // abs(int4)
+				&pgproto3.Query{String: "select 8"},
+			},
+			want: []string{"V 5", "Z I", "T", "D 8", "C SELECT 1", "Z I"},
+		},
+		{
 			name: "multi-statement Query with an error",
 			send: []pgproto3.FrontendMessage{
 				&pgproto3.Query{String: "select 1; select 1/0; select 3"},
@@ -167,6 +175,25 @@ func TestXproto(t *testing.T) {
 				&pgproto3.Query{String: "select 6"},
 			},
 			want: []string{"1", "t", "T", "2", "D *", "C SELECT 1", "Z I", "T", "D 6", "C SELECT 1", "Z I"},
+		},
+		{
+			name: "ASK after COPY OUT, FunctionCall and an extended COPY FROM STDIN with early Sync",
+			send: []pgproto3.FrontendMessage{
+				&pgproto3.Query{String: "create temp table t (a int)"},
+				&pgproto3.Query{String: "copy (select 1) to stdout"},
+				&pgproto3.FunctionCall{Function: 1397, ArgFormatCodes: []uint16{0}, Arguments: [][]byte{[]byte("-5")}},
+				&pgproto3.Parse{Query: "copy t from stdin"},
+				&pgproto3.Bind{},
+				&pgproto3.Execute{},
+				&pgproto3.Sync{}, // ignored by the server during COPY, as libpq sends it
+				&pgproto3.CopyData{Data: []byte("7\n")},
+				&pgproto3.CopyDone{},
+				&pgproto3.Sync{},
+				&pgproto3.Query{String: "ASK count"},
+				&pgproto3.Query{String: "select a from t"},
+			},
+			want: []string{"C CREATE TABLE", "Z I", "*pgproto3.CopyOutResponse", "*pgproto3.CopyData", "*pgproto3.CopyDone", "C COPY 1", "Z I",
+				"V 5", "Z I", "1", "2", "*pgproto3.CopyInResponse", "C COPY 1", "Z I", "T", "D *", "C SELECT 1", "Z I", "T", "D 7", "C SELECT 1", "Z I"},
 		},
 		{
 			name: "ASK Query pipelined between Queries",
@@ -272,6 +299,8 @@ func runXproto(t *testing.T, addr string, msgs []pgproto3.FrontendMessage, zs in
 			d = "C " + string(m.CommandTag)
 		case *pgproto3.ErrorResponse:
 			d = "E " + m.Code
+		case *pgproto3.FunctionCallResponse:
+			d = "V " + string(m.Result)
 		case *pgproto3.ReadyForQuery:
 			d = "Z " + string(m.TxStatus)
 			zs--
