@@ -23,6 +23,38 @@ import (
 // a SELECT of the count computed at Parse time.
 type countInterceptor struct{ t *testing.T }
 
+// closingInterceptor reports closed sessions (SessionCloser).
+type closingInterceptor struct {
+	countInterceptor
+	closed chan *Session
+}
+
+func (p closingInterceptor) SessionClosed(s *Session) { p.closed <- s }
+
+func TestInterceptorSessionClosed(t *testing.T) {
+	c := pgtest.Shared(t)
+	ic := closingInterceptor{closed: make(chan *Session, 1)}
+	_, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, Interceptor: ic})
+	ctx := ctxT(t)
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := conn.QueryRow(ctx, "ASK count", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n < 100 {
+		t.Fatalf("ASK count: %d %v", n, err)
+	}
+	conn.Close(ctx)
+	select {
+	case s := <-ic.closed:
+		if s.User() != "postgres" {
+			t.Fatalf("closed session user %q", s.User())
+		}
+	case <-ctx.Done():
+		t.Fatal("SessionClosed not called")
+	}
+}
+
 // askRest returns the words after a leading ASK (comments skipped), or ok=false.
 func askRest(stmt string) (string, bool) {
 	b := []byte(stmt)
