@@ -141,3 +141,13 @@ func BenchmarkPrunerReuse1000x20(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPrune110x7 is pruning a catalog the size of all eleven defog databases together.
+func BenchmarkPrune110x7(b *testing.B) {
+	s := syntheticSchema(110, 7)
+	for b.Loop() {
+		if p := introspect.Prune(s, "What is the total c12_3 of table 12 per c13_4 of table 13 last month?", 1000); len(p.Tables) == 0 {
+			b.Fatal("pruned to nothing")
+		}
+	}
+}
