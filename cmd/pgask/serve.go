@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -82,22 +84,32 @@ func serve(cmd *cobra.Command, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	opts, err := proxyOptions(cfg)
-	if err != nil {
-		return err
-	}
-	opts.Logger = log
 	ctx := cmd.Context()
-	p, err := buildPipeline(ctx, cfg, log, models.TerminalProgress(os.Stderr), nil)
+	srv, p, err := newServer(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	defer srv.Close()
+	return srv.ListenAndServe(ctx)
+}
+
+// newServer builds the proxy and its ASK pipeline from the configuration.
+func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*proxy.Server, *pipeline, error) {
+	opts, err := proxyOptions(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Logger = log
+	p, err := buildPipeline(ctx, cfg, log, models.TerminalProgress(os.Stderr), nil)
+	if err != nil {
+		return nil, nil, err
+	}
 	opts.Interceptor = p.handler
 	srv, err := proxy.New(opts)
 	if err != nil {
-		return fmt.Errorf("start proxy: %w", err)
+		p.Close()
+		return nil, nil, fmt.Errorf("start proxy: %w", err)
 	}
-	defer srv.Close()
-	return srv.ListenAndServe(ctx)
+	return srv, p, nil
 }

@@ -41,7 +41,7 @@ type Event struct {
 	DryRun, Extended     bool
 	Attempts             int
 	Cached               bool
-	Outcome              string // "ok", "dry_run", "unanswerable", "rejected", "invalid_sql", "engine_error", "timeout", "queue_full", "canceled", "unavailable", "exec_error", "error"
+	Outcome              string // "ok", "dry_run", "unanswerable", "rejected", "invalid_sql", "engine_error", "timeout", "queue_full", "check_failed", "canceled", "unavailable", "exec_error", "error"
 	Err                  error
 	Introspect, Execute  time.Duration
 	Translate            translate.Timings
@@ -459,6 +459,10 @@ func toPgError(err error) *pgconn.PgError {
 			if errors.As(err, &pe) {
 				code = pe.Code
 			}
+		case translate.ErrCheck:
+			if errors.As(err, &pe) {
+				return pe // the session's own error (aborted transaction, connection, timeout)
+			}
 		}
 		return pgError(code, "pgask: "+te.Error(), detail, te.Hint())
 	case errors.As(err, &pe):
@@ -493,6 +497,8 @@ func outcome(err error) string {
 			return "timeout"
 		case translate.ErrQueueFull:
 			return "queue_full"
+		case translate.ErrCheck:
+			return "check_failed"
 		}
 		return "engine_error"
 	case errors.Is(err, context.Canceled):
