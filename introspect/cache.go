@@ -69,6 +69,7 @@ type Cache struct {
 	entries map[entryKey]*list.Element // value: *entry
 	lru     *list.List
 	stats   CacheStats
+	pruners map[*Schema]*Pruner // for schemas in entries
 }
 
 type entryKey struct {
@@ -98,7 +99,39 @@ func NewCache(opts CacheOptions) *Cache {
 		query:   freshnessQuery(opts.Load),
 		entries: map[entryKey]*list.Element{},
 		lru:     list.New(),
+		pruners: map[*Schema]*Pruner{},
 	}
+}
+
+// Pruner returns a Pruner for s, kept with s while s is cached, so that pruning a large
+// schema for each question skips the question-independent analysis. For a schema the cache
+// does not hold (any more), it returns a fresh one.
+func (c *Cache) Pruner(s *Schema) *Pruner {
+	c.mu.Lock()
+	p, ok := c.pruners[s]
+	c.mu.Unlock()
+	if ok {
+		return p
+	}
+	p = NewPruner(s)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.pruners[s]; ok {
+		return old
+	}
+	if c.holds(s) {
+		c.pruners[s] = p
+	}
+	return p
+}
+
+func (c *Cache) holds(s *Schema) bool {
+	for el := c.lru.Front(); el != nil; el = el.Next() {
+		if el.Value.(*entry).schema == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Stats returns the hit and miss counts so far.
@@ -142,6 +175,7 @@ func (c *Cache) Get(ctx context.Context, q Querier, key Key) (*Schema, Fingerpri
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[ek]; ok {
+		delete(c.pruners, el.Value.(*entry).schema)
 		el.Value = e
 		c.lru.MoveToFront(el)
 	} else {
@@ -151,6 +185,7 @@ func (c *Cache) Get(ctx context.Context, q Querier, key Key) (*Schema, Fingerpri
 		old := c.lru.Back()
 		c.lru.Remove(old)
 		delete(c.entries, old.Value.(*entry).key)
+		delete(c.pruners, old.Value.(*entry).schema)
 	}
 	return e.schema, e.fp, nil
 }

@@ -131,3 +131,39 @@ func TestCacheKeysBySearchPath(t *testing.T) {
 		}
 	}
 }
+
+// TestCachePruner checks that the Pruner of a cached schema is built once and prunes like
+// Prune, and that a reload drops it.
+func TestCachePruner(t *testing.T) {
+	c := pgtest.Shared(t)
+	db := pgtest.NewDatabase(t, c)
+	mustExec(t, c, db, `CREATE TABLE customers (id int PRIMARY KEY, country text, name text, email text, phone text);
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, total numeric, placed date);
+CREATE TABLE sensors (id int, reading double precision, volts double precision, amps double precision)`)
+	q := introspect.NewPgxQuerier(connect(t, c, "postgres", db))
+	cache := introspect.NewCache(introspect.CacheOptions{MaxEntries: 1})
+	key := introspect.Key{Database: db, User: "postgres"}
+	s, _, err := cache.Get(ctxT(t), q, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := cache.Pruner(s), cache.Pruner(s)
+	if p1 != p2 {
+		t.Error("Pruner built twice for one cached schema")
+	}
+	const question, budget = "order totals per customer country", 60
+	if a, b := introspect.Render(p1.Prune(question, budget)), introspect.Render(introspect.Prune(s, question, budget)); a != b {
+		t.Errorf("Pruner.Prune and Prune differ:\n%s\n---\n%s", a, b)
+	}
+	mustExec(t, c, db, "ALTER TABLE orders ADD COLUMN note text")
+	s2, _, err := cache.Get(ctxT(t), q, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2 == s || cache.Pruner(s2) == p1 {
+		t.Error("after DDL the cache kept the old schema or its Pruner")
+	}
+	if cache.Pruner(s) == p1 {
+		t.Error("the replaced schema's Pruner is still cached")
+	}
+}

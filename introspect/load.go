@@ -42,7 +42,7 @@ func Load(ctx context.Context, q Querier, opts Options) (*Schema, error) {
 // schemaListSQL is the SQL expression of the schema names to read, in order.
 func schemaListSQL(opts Options) string {
 	if len(opts.Schemas) == 0 {
-		return "current_schemas(false)"
+		return "pg_catalog.current_schemas(false)"
 	}
 	lits := make([]string, len(opts.Schemas))
 	for i, s := range opts.Schemas {
@@ -61,7 +61,7 @@ func quoteLiteral(s string) string {
 func nspCTE(opts Options) string {
 	return `nsp AS (
   SELECT DISTINCT ON (n.oid) n.oid, n.nspname, s.ord
-  FROM unnest(` + schemaListSQL(opts) + `) WITH ORDINALITY AS s(name, ord)
+  FROM pg_catalog.unnest(` + schemaListSQL(opts) + `) WITH ORDINALITY AS s(name, ord)
   JOIN pg_catalog.pg_namespace n ON n.nspname = s.name
   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
     AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
