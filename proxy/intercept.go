@@ -274,7 +274,7 @@ func (s *session) intercept(ic Interceptor, typ byte, frame []byte) ([]byte, err
 		out := s.wbuf[:0]
 		var re *relayedError
 		if err != nil && !errors.As(err, &re) {
-			s.log.Info("ASK failed", "err", err)
+			s.log.Debug("ASK failed", "err", err)
 			out = appendInterceptError(out, err)
 		}
 		out = appendReadyForQuery(out, byte(s.tx.Load()))
@@ -294,7 +294,7 @@ func (s *session) intercept(ic Interceptor, typ byte, frame []byte) ([]byte, err
 		return nil, s.writeUp(frame)
 	}
 	if err != nil {
-		s.log.Info("ASK failed", "err", err)
+		s.log.Debug("ASK failed", "err", err)
 		s.unitOpen = true
 		return appendInterceptError(nil, err), nil
 	}

@@ -57,7 +57,10 @@ func startServe(t *testing.T, args ...string) string {
 
 type tWriter struct{ t *testing.T }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func shopCluster(t *testing.T) (*pgcluster.Cluster, string) {
 	t.Helper()

@@ -23,7 +23,9 @@ import (
 type pipeline struct {
 	handler *ask.Handler
 	model   *llama.Model // nil unless the in-process engine is loaded
-	closers []io.Closer
+	// unavailable says why ASK cannot be answered (no model); nil when it can.
+	unavailable *ask.UnavailableError
+	closers     []io.Closer
 }
 
 func (p *pipeline) Close() error {
@@ -53,7 +55,8 @@ func buildPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, pr
 			return nil, ctx.Err()
 		}
 		log.Error("ASK is unavailable: the model could not be loaded; statements other than ASK pass through", "model", cfg.Model.Path, "err", err)
-		opts.Unavailable = unavailable(cfg, err)
+		p.unavailable = unavailable(cfg, err)
+		opts.Unavailable = p.unavailable
 		h, herr := ask.New(nil, nil, opts)
 		if herr != nil {
 			return nil, herr
