@@ -1,6 +1,7 @@
 package introspect_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -165,5 +166,42 @@ CREATE TABLE sensors (id int, reading double precision, volts double precision, 
 	}
 	if cache.Pruner(s) == p1 {
 		t.Error("the replaced schema's Pruner is still cached")
+	}
+}
+
+// TestCacheConcurrent runs Get and Pruner from several sessions at once (run with -race).
+func TestCacheConcurrent(t *testing.T) {
+	c := pgtest.Shared(t)
+	db := pgtest.NewDatabase(t, c)
+	mustExec(t, c, db, "CREATE TABLE a (id int PRIMARY KEY, x text); CREATE TABLE b (id int, a_id int REFERENCES a)")
+	cache := introspect.NewCache(introspect.CacheOptions{MaxEntries: 2})
+	const sessions = 4
+	errs := make(chan error, sessions)
+	for i := 0; i < sessions; i++ {
+		q := introspect.NewPgxQuerier(connect(t, c, "postgres", db))
+		key := introspect.Key{Database: db, User: "postgres", SearchPath: fmt.Sprint(i % 3)}
+		go func() {
+			for j := 0; j < 10; j++ {
+				s, _, err := cache.Get(ctxT(t), q, key)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(s.Tables) != 2 {
+					errs <- fmt.Errorf("got %d tables", len(s.Tables))
+					return
+				}
+				_ = cache.Pruner(s).Prune("x of a", 20)
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < sessions; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if st := cache.Stats(); st.Hits+st.Misses != sessions*10 {
+		t.Errorf("stats %+v, want %d gets", st, sessions*10)
 	}
 }
