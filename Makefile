@@ -11,10 +11,19 @@ GO ?= go
 BIN := bin/pgask
 
 
-.PHONY: ensure-postgres build test race fuzz vet fmt-check run clean
+.PHONY: ensure-postgres build demo serve test race fuzz vet fmt-check clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pgask
+
+# The newcomer's first command: a throwaway PostgreSQL with a sample shop database and pgask in
+# front of it (extra flags: make demo ARGS="--model /path/to/sqlcoder.gguf").
+demo: ensure-postgres build
+	$(BIN) demo $(ARGS)
+
+# pgask in front of your own server: make serve UPSTREAM=db.internal:5432 ARGS="--listen 0.0.0.0:6432"
+serve: build
+	$(BIN) serve --upstream "$(UPSTREAM)" $(ARGS)
 
 test: ensure-postgres
 	$(GO) test -count=1 -timeout 20m ./...

@@ -101,6 +101,8 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*prox
 		return nil, nil, err
 	}
 	opts.Logger = log
+	// ggml reports through the process-wide default logger: route it to ours.
+	slog.SetDefault(log)
 	p, err := buildPipeline(ctx, cfg, log, models.TerminalProgress(os.Stderr), nil)
 	if err != nil {
 		return nil, nil, err
