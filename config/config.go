@@ -30,6 +30,12 @@ type Config struct {
 	Model  ModelConfig  `mapstructure:"model"`
 	OpenAI OpenAIConfig `mapstructure:"openai"`
 	Ask    AskConfig    `mapstructure:"ask"`
+	Audit  AuditConfig  `mapstructure:"audit"`
+}
+
+// AuditConfig configures the audit log of ASK statements (JSON lines).
+type AuditConfig struct {
+	File string `mapstructure:"file"` // "" = off, "stderr", or a file path (appended to)
 }
 
 // ModelConfig configures the in-process llama.cpp engine.

@@ -52,6 +52,7 @@ var keys = []Key{
 	{"openai.model", "openai-model", "", "model name sent to the OpenAI-compatible server"},
 	{"openai.timeout", "openai-timeout", 120 * time.Second, "HTTP timeout of one completion request"},
 	{"openai.grammar", "openai-grammar", false, "send the GBNF grammar as \"grammar\" (llama.cpp's server understands it; vLLM and Ollama do not)"},
+	{"audit.file", "audit-file", "", "audit log of every ASK as JSON lines (user, database, client, question, SQL, outcome, timings; never row data): a file path, stderr, or empty for none"},
 	{"ask.notice", "ask-notice", true, "send the generated SQL to the client as a NOTICE"},
 	{"ask.grammar", "ask-grammar", "schema", "grammar constraining generation: schema (a SELECT subset over the live schema's names), narrow (SELECT cols FROM table [WHERE …], for tiny test models) or off"},
 	{"ask.max-repairs", "ask-max-repairs", 2, "re-prompts with Postgres' error when the generated SQL fails EXPLAIN"},

@@ -334,7 +334,9 @@ func quoteIdent(name string) string {
 }
 
 func tableRef(t introspect.Table) string {
-	if t.Schema == "" || t.Schema == "public" {
+	// As the DDL refers to it: bare when visible on the session's search_path (hand-built
+	// schemas without Visible count public as visible), schema-qualified otherwise.
+	if t.Visible || t.Schema == "" || t.Schema == "public" {
 		return quoteIdent(t.Name)
 	}
 	return quoteIdent(t.Schema) + "." + quoteIdent(t.Name)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"github.com/pgask/pgask/internal/pgcluster"
 	"github.com/pgask/pgask/internal/pgtest"
 	"github.com/pgask/pgask/internal/testmodel"
+	"github.com/pgask/pgask/proxy/ask"
 )
 
 // startServe runs what `pgask serve` runs, in process, with the given flags, on a free port.
@@ -81,9 +84,10 @@ func TestAskWithTinyModel(t *testing.T) {
 	if err := testmodel.Write(model, testmodel.Options{Type: testmodel.F16, Seed: 7}); err != nil {
 		t.Fatal(err)
 	}
+	audit := filepath.Join(t.TempDir(), "audit.jsonl")
 	addr := startServe(t, "--upstream", c.Addr(), "--model", model, "--template", "sqlcoder-7b-2",
 		"--ask-grammar", "narrow", "--ask-max-tokens", "48", "--threads", "1", "--context-size", "2048",
-		"--ask-max-repairs", "3")
+		"--ask-max-repairs", "3", "--audit-file", audit)
 	host, port, _ := net.SplitHostPort(addr)
 
 	out, err := exec.Command(filepath.Join(c.BinDir, "psql"), "-X", "-h", host, "-p", port, "-U", "postgres", "-d", db,
@@ -149,6 +153,26 @@ func TestAskWithTinyModel(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
+
+	// The audit log has one line per translation, with the stages' timings.
+	b, err := os.ReadFile(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("audit log has %d lines, want at least 3:\n%s", len(lines), b)
+	}
+	var rec ask.AuditRecord
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Question != "how many customers" || rec.Outcome != "ok" || !strings.HasPrefix(rec.SQL, "SELECT ") ||
+		rec.GeneratedTokens == 0 || rec.PromptTokens == 0 || rec.GenerateMS <= 0 || rec.ExecuteMS <= 0 {
+		t.Errorf("audit record: %+v", rec)
+	}
+	t.Logf("latency breakdown (ms): introspect %.1f, prompt %.1f, generate %.1f, check %.1f, execute %.1f, total %.1f (%d prompt tokens, %d generated)",
+		rec.IntrospectMS, rec.PromptMS, rec.GenerateMS, rec.CheckMS, rec.ExecuteMS, rec.TotalMS, rec.PromptTokens, rec.GeneratedTokens)
 }
 
 // TestMissingModelKeepsPassThrough: with no model to be had, pgask still relays everything

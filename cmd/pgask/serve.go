@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pgask/pgask/config"
 	"github.com/pgask/pgask/proxy"
+	"github.com/pgask/pgask/proxy/ask"
 	"github.com/pgask/pgask/translate/models"
 )
 
@@ -103,10 +105,16 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*prox
 	opts.Logger = log
 	// ggml reports through the process-wide default logger: route it to ours.
 	slog.SetDefault(log)
-	p, err := buildPipeline(ctx, cfg, log, models.TerminalProgress(os.Stderr), nil)
+	observe, closeAudit, err := openAudit(cfg.Audit.File)
 	if err != nil {
 		return nil, nil, err
 	}
+	p, err := buildPipeline(ctx, cfg, log, models.TerminalProgress(os.Stderr), observe)
+	if err != nil {
+		closeAudit.Close()
+		return nil, nil, err
+	}
+	p.closers = append([]io.Closer{closeAudit}, p.closers...)
 	opts.Interceptor = p.handler
 	srv, err := proxy.New(opts)
 	if err != nil {
@@ -114,4 +122,19 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*prox
 		return nil, nil, fmt.Errorf("start proxy: %w", err)
 	}
 	return srv, p, nil
+}
+
+// openAudit opens the audit log that audit.file names; observe is nil when it is off.
+func openAudit(file string) (func(ask.Event), io.Closer, error) {
+	switch file {
+	case "":
+		return nil, io.NopCloser(nil), nil
+	case "stderr":
+		return ask.NewAudit(os.Stderr).Observe, io.NopCloser(nil), nil
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit.file: %w", err)
+	}
+	return ask.NewAudit(f).Observe, f, nil
 }

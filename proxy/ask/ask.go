@@ -32,6 +32,12 @@ type Schemas interface {
 	Get(ctx context.Context, q introspect.Querier, key introspect.Key) (*introspect.Schema, introspect.Fingerprint, error)
 }
 
+// pruners is implemented by a schema source that caches the pruning analysis per schema
+// (*introspect.Cache does).
+type pruners interface {
+	Pruner(s *introspect.Schema) *introspect.Pruner
+}
+
 // Event describes one answered (or failed) ASK, for metrics and the audit log.
 type Event struct {
 	Start                time.Time
@@ -45,7 +51,9 @@ type Event struct {
 	Err                  error
 	Introspect, Execute  time.Duration
 	Translate            translate.Timings
+	Total                time.Duration // from the start of the ASK to its answer (rows sent)
 	PromptTokens         int
+	ReusedTokens         int
 	GeneratedTokens      int
 }
 
@@ -276,7 +284,11 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 	}
 	pruned := schema
 	if h.opts.SchemaBudget > 0 {
-		pruned = introspect.Prune(schema, question, h.opts.SchemaBudget)
+		if pc, ok := h.schemas.(pruners); ok {
+			pruned = pc.Pruner(schema).Prune(question, h.opts.SchemaBudget) // per-schema analysis cached
+		} else {
+			pruned = introspect.Prune(schema, question, h.opts.SchemaBudget)
+		}
 	}
 	res, err := h.tr.Translate(ctx, translate.Request{
 		Question:  question,
@@ -286,7 +298,7 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 	})
 	ev.Attempts, ev.Cached = res.Attempts, res.Cached
 	ev.Translate = res.Timings
-	ev.PromptTokens, ev.GeneratedTokens = res.PromptTokens, res.GeneratedTokens
+	ev.PromptTokens, ev.ReusedTokens, ev.GeneratedTokens = res.PromptTokens, res.ReusedTokens, res.GeneratedTokens
 	if err != nil {
 		var te *translate.Error
 		if errors.As(err, &te) {
@@ -400,6 +412,7 @@ func (h *Handler) newEvent(s *proxy.Session, question string, dry, extended bool
 }
 
 func (h *Handler) observe(ev *Event) {
+	ev.Total = time.Since(ev.Start)
 	if ev.Err != nil {
 		h.log.Info("ASK failed", "peer", ev.Peer, "user", ev.User, "database", ev.Database, "outcome", ev.Outcome, "err", ev.Err)
 	} else {

@@ -2,11 +2,11 @@ package ask_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -422,5 +422,55 @@ func TestStatementTimeoutApplies(t *testing.T) {
 	if conn.PgConn().TxStatus() != 'I' {
 		t.Errorf("tx status %c", conn.PgConn().TxStatus())
 	}
-	_ = strconv.Itoa
 }
+
+func TestAuditRecordsEveryAsk(t *testing.T) {
+	var buf syncBuffer
+	audit := ask.NewAudit(&buf)
+	e := setup(t, map[string][]string{"how many customers": {countSQL}, "nobody knows": {"I do not know"}},
+		func(o *ask.Options) { o.Observe = audit.Observe })
+	conn := connect(t, e.url("postgres"))
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, "ASK how many customers", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ASK nobody knows", pgx.QueryExecModeSimpleProtocol); err == nil {
+		t.Fatal("unanswerable question answered")
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("audit lines = %d, want 2:\n%s", len(lines), buf.String())
+	}
+	var ok, bad ask.AuditRecord
+	if err := json.Unmarshal([]byte(lines[0]), &ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &bad); err != nil {
+		t.Fatal(err)
+	}
+	if ok.Question != "how many customers" || ok.SQL != countSQL || ok.Outcome != "ok" || ok.User != "postgres" ||
+		ok.Database != e.db || !strings.HasPrefix(ok.Client, "127.0.0.1:") || ok.TotalMS <= 0 || ok.ExecuteMS <= 0 {
+		t.Errorf("ok record: %+v", ok)
+	}
+	if bad.Outcome != "unanswerable" || bad.Error == "" {
+		t.Errorf("failure record: %+v", bad)
+	}
+	if strings.Contains(buf.String(), `"200"`) || strings.Contains(buf.String(), ":200,") {
+		t.Errorf("audit log holds row data:\n%s", buf.String())
+	}
+	if audit.Err() != nil {
+		t.Fatal(audit.Err())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
