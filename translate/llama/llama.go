@@ -45,6 +45,11 @@ var (
 )
 
 // Options configure Load. Zero values take the defaults noted beside them.
+//
+// Each of the Parallel contexts holds its own KV cache of ContextSize tokens and decodes with
+// Threads threads. Threads > 1 runs ggml's thread pool, whose barriers spin: when other processes
+// keep the cores busy (PostgreSQL on the same machine), decoding with more threads than idle cores
+// slows down sharply, hence the default of one core fewer than the machine has.
 type Options struct {
 	GPULayers   int        // layers offloaded to a GPU; 0 = none (CPU only), < 0 = all
 	ContextSize int        // tokens per context; 0 = min(model's training context, 4096)
