@@ -91,15 +91,15 @@ func runAsk(ctx context.Context, w io.Writer, u *clientURL, addr, question strin
 	if dryRun {
 		text = "EXPLAIN ASK " + question
 	}
-	results, err := conn.Exec(ctx, text).ReadAll()
+	results, err := readResults(conn.Exec(ctx, text))
 	if err != nil {
 		return errors.New(pgErrorText(err))
 	}
 	if dryRun {
-		if len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) != 1 {
+		if len(results) != 1 || len(results[0].rows) != 1 || len(results[0].rows[0]) != 1 {
 			return errors.New("dry run: pgask did not return the one-row result with the SQL")
 		}
-		_, err := fmt.Fprintln(w, strings.TrimSpace(string(results[0].Rows[0][0]))+";")
+		_, err := fmt.Fprintln(w, strings.TrimSpace(string(results[0].rows[0][0]))+";")
 		return err
 	}
 	if sql != "" {
@@ -108,11 +108,11 @@ func runAsk(ctx context.Context, w io.Writer, u *clientURL, addr, question strin
 		}
 	}
 	for _, r := range results {
-		if len(r.FieldDescriptions) == 0 {
+		if len(r.fields) == 0 {
 			continue
 		}
-		t := newTable(r.FieldDescriptions)
-		for _, row := range r.Rows {
+		t := newTable(r.fields)
+		for _, row := range r.rows {
 			t.add(row)
 		}
 		if err := t.write(w); err != nil {

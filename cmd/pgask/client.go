@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -175,14 +176,21 @@ type table struct {
 	rows    [][]*string
 }
 
-// numericOIDs are the types psql right-aligns.
-var numericOIDs = map[uint32]bool{20: true, 21: true, 23: true, 26: true, 700: true, 701: true, 790: true, 1700: true}
+// rightAligned reports whether psql right-aligns values of the type: int2/4/8, oid, xid,
+// cid, float4/8, money, numeric, xid8.
+func rightAligned(oid uint32) bool {
+	switch oid {
+	case 20, 21, 23, 26, 28, 29, 700, 701, 790, 1700, 5069:
+		return true
+	}
+	return false
+}
 
 func newTable(fds []pgconn.FieldDescription) *table {
 	t := &table{}
 	for _, fd := range fds {
 		t.columns = append(t.columns, fd.Name)
-		t.right = append(t.right, numericOIDs[fd.DataTypeOID])
+		t.right = append(t.right, rightAligned(fd.DataTypeOID))
 	}
 	return t
 }
@@ -261,4 +269,39 @@ func surround(cells []string, fill string) []string {
 		out[i] = fill + c + fill
 	}
 	return out
+}
+
+// resultSet is one result of a simple-protocol Query.
+type resultSet struct {
+	fields []pgconn.FieldDescription
+	rows   [][][]byte
+}
+
+// readResults reads every result of mrr, keeping the field descriptions of results without
+// rows too (pgconn's ReadAll drops them), and returns the first error.
+func readResults(mrr *pgconn.MultiResultReader) ([]resultSet, error) {
+	var out []resultSet
+	for mrr.NextResult() {
+		rr := mrr.ResultReader()
+		rs := resultSet{fields: slices.Clone(rr.FieldDescriptions())}
+		for rr.NextRow() {
+			vals := rr.Values()
+			row := make([][]byte, len(vals))
+			for i, v := range vals {
+				if v != nil {
+					row[i] = slices.Clone(v)
+					if row[i] == nil {
+						row[i] = []byte{}
+					}
+				}
+			}
+			rs.rows = append(rs.rows, row)
+		}
+		if _, err := rr.Close(); err != nil {
+			_ = mrr.Close()
+			return out, err
+		}
+		out = append(out, rs)
+	}
+	return out, mrr.Close()
 }

@@ -274,7 +274,7 @@ func evalOne(ctx context.Context, c *evalConn, q sqleval.Question, timeout time.
 	defer cancel()
 	c.sql = ""
 	start := time.Now()
-	results, err := c.conn.Exec(qctx, "ASK "+q.Question).ReadAll()
+	results, err := readResults(c.conn.Exec(qctx, "ASK "+q.Question))
 	latency := time.Since(start)
 	if err != nil {
 		if qctx.Err() != nil {
@@ -287,14 +287,14 @@ func evalOne(ctx context.Context, c *evalConn, q sqleval.Question, timeout time.
 	var got sqleval.Result
 	found := false
 	for _, r := range results {
-		if len(r.FieldDescriptions) == 0 {
+		if len(r.fields) == 0 {
 			continue
 		}
 		got, found = sqleval.Result{}, true
-		for _, fd := range r.FieldDescriptions {
+		for _, fd := range r.fields {
 			got.Columns = append(got.Columns, fd.Name)
 		}
-		for _, row := range r.Rows {
+		for _, row := range r.rows {
 			vals := make([]*string, len(row))
 			for j, v := range row {
 				if v != nil {

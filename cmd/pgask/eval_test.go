@@ -238,19 +238,22 @@ func TestEvalDefog(t *testing.T) {
 	})
 
 	t.Run("failing answer and timeout", func(t *testing.T) {
-		qs := f.files["instruct_basic_postgres.csv"][:3]
-		if len(qs) < 3 {
-			t.Skip("basic file has fewer than 3 questions")
+		qs := f.files["instruct_basic_postgres.csv"]
+		if len(qs) < 4 {
+			t.Skip("basic file has fewer than 4 questions")
 		}
+		qs = qs[:4]
 		answers := goldAnswers(qs)
 		answers[normQuestion(qs[0].Question)] = "SELECT no_such_column FROM sbCustomer"
 		answers[normQuestion(qs[1].Question)] = "SELECT count(*) FROM generate_series(1, 2000000000) AS a"
+		// No rows: a result set all the same, scored (wrong), not an error.
+		answers[normQuestion(qs[3].Question)] = "SELECT * FROM (" + sqleval.GoldQueries(qs[3].Query)[0] + ") AS g WHERE false"
 		addr := startFakePgask(t, f.cluster, &goldEngine{answers: answers})
 		recs, err := runEval(ctx, qs, f.connect(addr), evalOptions{Timeout: 3 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) != 3 {
+		if len(recs) != 4 {
 			t.Fatalf("%d records", len(recs))
 		}
 		if recs[0].Correct || !strings.Contains(recs[0].Error, "no_such_column") {
@@ -262,6 +265,9 @@ func TestEvalDefog(t *testing.T) {
 		// The connection stays usable after the cancelled question.
 		if !recs[2].Correct {
 			t.Errorf("question after a timeout: %+v", recs[2])
+		}
+		if recs[3].Correct || recs[3].Error != "" || recs[3].Rows != 0 || recs[3].GeneratedSQL == "" {
+			t.Errorf("answer without rows: %+v", recs[3])
 		}
 	})
 
