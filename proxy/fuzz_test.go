@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/pgask/pgask/proxy/asksplit"
 )
 
 // fakeConn reads from a fixed input and records writes.
@@ -97,16 +99,20 @@ func FuzzRelayFraming(f *testing.F) {
 	})
 }
 
-// FuzzMayBeAsk checks the prefilter against a slow reference on the leading statement.
+// FuzzMayBeAsk checks the relay's prefilter against the authority, asksplit.Split: whenever
+// Split finds an ASK (leading, later, EXPLAIN ASK or a subquery ASK), the prefilter must let the
+// text through; and it never fires on a text without the word.
 func FuzzMayBeAsk(f *testing.F) {
-	for _, s := range []string{"ASK how many", " /* x /* y */ */ ask", "-- c\nAsk", "asking", "select 1; ask x", "select * from (ask x) t", "ask_x", "/* unterminated"} {
+	for _, s := range []string{"ASK how many", " /* x /* y */ */ ask", "-- c\nAsk", "asking", "select 1; ask x", "select * from (ask x) t", "ask_x", "/* unterminated", "ASK!", "explain ask x"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		got := MayBeAsk(in)
-		i := skipSpaceAndComments(in, 0)
-		if isAskWord(in, i) && !got {
-			t.Fatalf("leading ASK missed in %q", in)
+		stmts, _ := asksplit.Split(string(in))
+		for _, st := range stmts {
+			if (st.IsASK || len(st.Embedded) > 0) && !got {
+				t.Fatalf("ASK missed in %q", in)
+			}
 		}
 		if got && !bytes.Contains(bytes.ToLower(in), []byte("ask")) {
 			t.Fatalf("MayBeAsk(%q) without the word", in)
