@@ -52,6 +52,9 @@ func TestRunAskMatchesPsql(t *testing.T) {
 			if err := runAsk(ctx, &out, u, addr, tc.question, false); err != nil {
 				t.Fatal(err)
 			}
+			if testing.Verbose() {
+				t.Logf("pgask ask %q:\n%s", tc.question, out.String())
+			}
 			sqlPart, tablePart, ok := strings.Cut(out.String(), ";\n\n")
 			if !ok || sqlPart != tc.sql {
 				t.Fatalf("output does not start with the generated SQL and a blank line:\n%s", out.String())
@@ -98,7 +101,7 @@ func askCommand(t *testing.T, args ...string) (string, error) {
 	defer cancel()
 	err := cmd.ExecuteContext(ctx)
 	if testing.Verbose() {
-		t.Logf("pgask ask %s:\n%s%s", strings.Join(args, " "), stdout.String(), stderr.String())
+		t.Logf("pgask ask %s:\n%s%s(err: %v)", strings.Join(args, " "), stdout.String(), stderr.String(), err)
 	}
 	return stdout.String(), err
 }

@@ -157,7 +157,7 @@ func pgErrorText(err error) string {
 		sev = "ERROR"
 	}
 	fmt.Fprintf(&b, "%s:  %s", sev, pe.Message)
-	if pe.Code != "" {
+	if pe.Code != "" && !strings.Contains(pe.Message, "SQLSTATE "+pe.Code) {
 		fmt.Fprintf(&b, " (SQLSTATE %s)", pe.Code)
 	}
 	if pe.Detail != "" {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/pgask/pgask/internal/pgcluster"
 	"github.com/pgask/pgask/internal/pgtest"
+	"github.com/pgask/pgask/internal/testmodel"
 	"github.com/pgask/pgask/introspect"
 	"github.com/pgask/pgask/proxy"
 	"github.com/pgask/pgask/proxy/ask"
@@ -269,6 +271,50 @@ func TestEvalDefog(t *testing.T) {
 		if recs[3].Correct || recs[3].Error != "" || recs[3].Rows != 0 || recs[3].GeneratedSQL == "" {
 			t.Errorf("answer without rows: %+v", recs[3])
 		}
+	})
+
+	// The command's in-process mode: pgask as serve builds it (the tiny random-weight GGUF on
+	// llama.cpp, narrow grammar) in front of the cluster. The answers are nonsense; every
+	// question must still be asked, answered with SQL from the NOTICE, and recorded.
+	t.Run("in-process tiny model", func(t *testing.T) {
+		model := filepath.Join(t.TempDir(), "tiny.gguf")
+		if err := testmodel.Write(model, testmodel.Options{Type: testmodel.F16, Seed: 7}); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "out.jsonl")
+		cmd := newEvalCmd()
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		var stdout, stderr bytes.Buffer
+		cmd.SetOut(&stdout)
+		cmd.SetErr(&stderr)
+		cmd.SetArgs([]string{"--in-process", "--url", f.cluster.URL("postgres", "postgres"), "--out", out, "--limit", "2",
+			"--model", model, "--template", "sqlcoder-7b-2", "--ask-grammar", "narrow", "--ask-max-tokens", "48",
+			"--threads", "1", "--ask-max-repairs", "3", "--timeout", "2m",
+			filepath.Join(sharedDir(t), "sql-eval", "instruct_basic_postgres.csv")})
+		if err := cmd.ExecuteContext(ctx); err != nil {
+			t.Fatalf("eval --in-process: %v\n%s", err, stderr.String())
+		}
+		if !regexp.MustCompile(`(?m)^\s*overall\s+\d+\s+2\s`).MatchString(stdout.String()) {
+			t.Errorf("summary does not count 2 questions:\n%s", stdout.String())
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("%d JSONL records, want 2:\n%s", len(lines), b)
+		}
+		for _, l := range lines {
+			var r sqleval.Record
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.DBName != "broker" || (r.Error == "" && !strings.HasPrefix(r.GeneratedSQL, "SELECT ")) {
+				t.Errorf("record %+v", r)
+			}
+		}
+		t.Logf("tiny model:\n%s%s", stderr.String(), stdout.String())
 	})
 
 	t.Run("command", func(t *testing.T) {
