@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -147,7 +148,7 @@ func New(engine Engine, opts Options, logger *slog.Logger) (*Translator, error) 
 // caller's context errors are *Error values wrapping one of the sentinel kinds.
 func (t *Translator) Translate(ctx context.Context, req Request) (Result, error) {
 	start := time.Now()
-	question := strings.TrimSpace(req.Question)
+	question := strings.TrimSpace(neutraliseSpecialTokens(req.Question))
 	if question == "" {
 		return Result{}, newError(ErrUnanswerable, 0, "", nil, "the question is empty")
 	}
@@ -321,4 +322,14 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// specialToken matches text that a model's tokenizer turns into a control token (<s>, </s>,
+// <|eot_id|>, [INST] …): a question must not be able to end the user turn and write the
+// assistant's part of the prompt itself.
+var specialToken = regexp.MustCompile(`(?i)</?s>|<\|[a-z0-9_]*\|>|\[/?(inst|sql|question)\]|<<sys>>|<</sys>>`)
+
+// neutraliseSpecialTokens drops control-token text from a question.
+func neutraliseSpecialTokens(q string) string {
+	return specialToken.ReplaceAllString(q, " ")
 }
