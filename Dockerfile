@@ -25,7 +25,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home-dir /var/cache/pgask --create-home pgask
 COPY --from=build /src/bin/pgask /usr/local/bin/pgask
-ENV XDG_CACHE_HOME=/var/cache
+ENV XDG_CACHE_HOME=/var/cache \
+    PGASK_LISTEN=0.0.0.0:6432
 USER pgask
 VOLUME /var/cache/pgask
 EXPOSE 6432
