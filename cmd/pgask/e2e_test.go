@@ -27,7 +27,7 @@ import (
 )
 
 // startServe runs what `pgask serve` runs, in process, with the given flags, on a free port.
-func startServe(t *testing.T, args ...string) string {
+func startServe(t testing.TB, args ...string) string {
 	t.Helper()
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	config.RegisterFlags(fs)
@@ -58,14 +58,14 @@ func startServe(t *testing.T, args ...string) string {
 	return l.Addr().String()
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-func shopCluster(t *testing.T) (*pgcluster.Cluster, string) {
+func shopCluster(t testing.TB) (*pgcluster.Cluster, string) {
 	t.Helper()
 	c := pgtest.Start(t, pgcluster.Options{})
 	db := pgtest.NewDatabase(t, c)
