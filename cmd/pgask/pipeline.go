@@ -171,7 +171,7 @@ func unavailable(cfg *config.Config, err error) *ask.UnavailableError {
 	}
 	return &ask.UnavailableError{
 		Reason: fmt.Sprintf("model %q could not be loaded: %v", cfg.Model.Path, firstLine(err.Error())),
-		Hint: fmt.Sprintf("Download it with `pgask pull %s` (or copy a SQLCoder GGUF file here and start pgask with --model /path/to/model.gguf), then restart pgask.",
+		Hint: fmt.Sprintf("Download it with `pgask pull %s` (or copy a SQLCoder GGUF file here and start pgask with --model /path/to/model.gguf), then start pgask again.",
 			cfg.Model.Path),
 	}
 }
