@@ -474,3 +474,39 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestOtherSessionsNotDelayedByTranslation: while one session's ASK is stuck in generation,
+// other sessions' ordinary statements (and a second ASK-free session's extended protocol)
+// run at once.
+func TestOtherSessionsNotDelayedByTranslation(t *testing.T) {
+	e := setup(t, map[string][]string{"never ending": {"BLOCK"}}, nil)
+	asker := connect(t, e.url("postgres"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := asker.Exec(ctx, "ASK never ending", pgx.QueryExecModeSimpleProtocol)
+		done <- err
+	}()
+	other := connect(t, e.url("postgres"))
+	// A generous bound: a session stuck behind the ASK would hang here, not be slow.
+	octx, ocancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer ocancel()
+	for i := 0; i < 50; i++ {
+		var n int
+		if err := other.QueryRow(octx, "select count(*) from customers where id > $1", i).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 200-i {
+			t.Fatalf("count = %d", n)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("blocked ASK finished early: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("cancelled ASK returned no error")
+	}
+}
