@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pgask/pgask/internal/pgtest"
 	"github.com/pgask/pgask/introspect"
+	"github.com/pgask/pgask/translate/sqleval"
 )
 
 var dumpDDL = flag.String("dump-ddl", "", "write the combined defog catalog's DDL and the sql-eval questions to this folder (for tokenizer calibration)")
@@ -63,21 +64,17 @@ func readEvalQuestions(t testing.TB) []evalQuestion {
 	sort.Strings(files)
 	var qs []evalQuestion
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		file, err := os.Open(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs := readCSV(string(b))
-		col := map[string]int{}
-		for i, h := range recs[0] {
-			col[h] = i
+		questions, err := sqleval.ReadQuestions(file)
+		file.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
 		}
-		for _, r := range recs[1:] {
-			if len(r) != len(recs[0]) {
-				t.Fatalf("%s: a record of %d fields, header has %d", f, len(r), len(recs[0]))
-			}
-			qs = append(qs, evalQuestion{DB: r[col["db_name"]], Category: r[col["query_category"]],
-				Question: r[col["question"]], Query: r[col["query"]]})
+		for _, q := range questions {
+			qs = append(qs, evalQuestion{DB: q.DBName, Category: q.Category, Question: q.Question, Query: q.Query})
 		}
 	}
 	return qs
@@ -112,51 +109,6 @@ func TestDumpDDL(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(*dumpDDL, "questions.txt"), []byte(qs.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// readCSV parses CSV the way Python's csv module does by default: the advanced question set has
-// a stray quote inside a quoted field ("... changes". Return ...), which Python reads as the end
-// of the quoted part followed by more text of the same field; encoding/csv rejects the file.
-func readCSV(s string) [][]string {
-	var (
-		recs  [][]string
-		rec   []string
-		field strings.Builder
-	)
-	inQuotes, quoted := false, false
-	endField := func() {
-		rec = append(rec, field.String())
-		field.Reset()
-		quoted = false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case inQuotes && ch == '"' && i+1 < len(s) && s[i+1] == '"':
-			field.WriteByte('"')
-			i++
-		case inQuotes && ch == '"':
-			inQuotes = false
-		case inQuotes:
-			field.WriteByte(ch)
-		case ch == '"' && field.Len() == 0 && !quoted:
-			inQuotes, quoted = true, true
-		case ch == ',':
-			endField()
-		case ch == '\r':
-		case ch == '\n':
-			endField()
-			recs = append(recs, rec)
-			rec = nil
-		default:
-			field.WriteByte(ch)
-		}
-	}
-	if field.Len() > 0 || len(rec) > 0 {
-		endField()
-		recs = append(recs, rec)
-	}
-	return recs
 }
 
 // TestPruneRecall measures, on one catalog holding all defog databases (each in its own

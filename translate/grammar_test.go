@@ -8,6 +8,7 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/pgask/pgask/introspect"
+	"github.com/pgask/pgask/translate/sqleval"
 )
 
 const (
@@ -198,17 +199,17 @@ func TestGrammarAcceptsGoldQueries(t *testing.T) {
 	total, accepted := 0, 0
 	var rejected []string
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		file, err := os.Open(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows := readPythonCSV(string(data))
-		col := map[string]int{}
-		for i, h := range rows[0] {
-			col[h] = i
+		questions, err := sqleval.ReadQuestions(file)
+		file.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, row := range rows[1:] {
-			db := row[col["db_name"]]
+		for _, q := range questions {
+			db := q.DBName
 			g, ok := grammars[db]
 			if !ok {
 				ddl, err := os.ReadFile(filepath.Join(sharedData, "defog-data", db, db+".sql"))
@@ -221,7 +222,7 @@ func TestGrammarAcceptsGoldQueries(t *testing.T) {
 				g = mustParseGBNF(t, text)
 				grammars[db] = g
 			}
-			alts, err := pg_query.SplitWithScanner(row[col["query"]], true)
+			alts, err := pg_query.SplitWithScanner(q.Query, true)
 			if err != nil {
 				t.Fatalf("split gold query: %v", err)
 			}
@@ -248,73 +249,6 @@ func TestGrammarAcceptsGoldQueries(t *testing.T) {
 	if rate < 0.95 {
 		t.Errorf("acceptance %.1f %% below 95 %%", 100*rate)
 	}
-}
-
-// readPythonCSV reads CSV the way Python's csv module (which wrote sql-eval's files) does: a
-// quote inside a quoted field that is not doubled and not followed by a delimiter ends the
-// quoting, and the field goes on unquoted. encoding/csv rejects such records even with
-// LazyQuotes.
-func readPythonCSV(s string) [][]string {
-	var rows [][]string
-	var row []string
-	var field strings.Builder
-	const (
-		start = iota
-		unquoted
-		quoted
-		quoteInQuoted
-	)
-	state := start
-	endField := func() { row = append(row, field.String()); field.Reset(); state = start }
-	endRow := func() {
-		endField()
-		if !(len(row) == 1 && row[0] == "") {
-			rows = append(rows, row)
-		}
-		row = nil
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch state {
-		case start, unquoted:
-			switch {
-			case c == '"' && state == start:
-				state = quoted
-			case c == ',':
-				endField()
-			case c == '\n':
-				endRow()
-			case c == '\r':
-			default:
-				field.WriteByte(c)
-				state = unquoted
-			}
-		case quoted:
-			if c == '"' {
-				state = quoteInQuoted
-			} else {
-				field.WriteByte(c)
-			}
-		case quoteInQuoted:
-			switch c {
-			case '"':
-				field.WriteByte('"')
-				state = quoted
-			case ',':
-				endField()
-			case '\n':
-				endRow()
-			case '\r':
-			default:
-				field.WriteByte(c)
-				state = unquoted
-			}
-		}
-	}
-	if field.Len() > 0 || len(row) > 0 {
-		endRow()
-	}
-	return rows
 }
 
 // With PGASK_GRAMMAR_DUMP=dir, the gold test writes each database's grammar and its
