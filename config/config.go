@@ -25,6 +25,7 @@ type Config struct {
 	ShutdownTimeout time.Duration `mapstructure:"shutdown-timeout"`
 	LogLevel        string        `mapstructure:"log-level"`
 	LogFormat       string        `mapstructure:"log-format"`
+	MetricsListen   string        `mapstructure:"metrics-listen"`
 
 	Engine string       `mapstructure:"engine"`
 	Model  ModelConfig  `mapstructure:"model"`
@@ -81,6 +82,11 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "want host:port, got %q: %v", c.Listen, err)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metrics-listen", "want host:port, got %q: %v", c.MetricsListen, err)
+		}
 	}
 	if c.Upstream == "" {
 		bad("upstream", "required (a postgres:// URL or host:port)")

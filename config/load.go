@@ -37,6 +37,7 @@ var keys = []Key{
 	{"shutdown-timeout", "shutdown-timeout", 30 * time.Second, "on SIGTERM, how long open sessions may finish before they are closed"},
 	{"log-level", "log-level", "info", "debug, info, warn or error"},
 	{"log-format", "log-format", "text", "text or json (logs go to stderr)"},
+	{"metrics-listen", "metrics-listen", "", "address of the HTTP listener for /metrics (Prometheus), /healthz and /readyz; empty = off"},
 	{"engine", "engine", "llama", "llama (in-process llama.cpp) or openai (an OpenAI-compatible /v1/completions server)"},
 	{"model.path", "model", "sqlcoder-7b-2", "GGUF file path, known model name (pgask pull --list) or URL"},
 	{"model.cache-dir", "model-cache-dir", "", "where downloaded models live (default $XDG_CACHE_HOME/pgask/models)"},

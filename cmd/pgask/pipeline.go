@@ -25,6 +25,7 @@ type pipeline struct {
 	model   *llama.Model // nil unless the in-process engine is loaded
 	// unavailable says why ASK cannot be answered (no model); nil when it can.
 	unavailable *ask.UnavailableError
+	metrics     *metrics
 	closers     []io.Closer
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 
@@ -93,6 +94,14 @@ func serve(cmd *cobra.Command, cfg *config.Config) error {
 	}
 	defer p.Close()
 	defer srv.Close()
+	if cfg.MetricsListen != "" {
+		ml, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics-listen: %w", err)
+		}
+		up, _ := proxy.ParseUpstream(cfg.Upstream)
+		go serveMetrics(ctx, ml, p.metrics.handler(up.Addr, p), log)
+	}
 	return srv.ListenAndServe(ctx)
 }
 
@@ -109,14 +118,29 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*prox
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := buildPipeline(ctx, cfg, log, models.TerminalProgress(os.Stderr), observe)
+	var srv *proxy.Server // set below, before anything can scrape the gauge
+	m := newMetrics(func() int {
+		if srv == nil {
+			return 0
+		}
+		return srv.Sessions()
+	})
+	observers := func(ev ask.Event) {
+		m.observe(ev)
+		if observe != nil {
+			observe(ev)
+		}
+	}
+	p, err := buildPipeline(ctx, cfg, log, models.TerminalProgress(os.Stderr), observers)
 	if err != nil {
 		closeAudit.Close()
 		return nil, nil, err
 	}
+	m.addEngine(p)
+	p.metrics = m
 	p.closers = append([]io.Closer{closeAudit}, p.closers...)
 	opts.Interceptor = p.handler
-	srv, err := proxy.New(opts)
+	srv, err = proxy.New(opts)
 	if err != nil {
 		p.Close()
 		return nil, nil, fmt.Errorf("start proxy: %w", err)
