@@ -306,3 +306,50 @@ func findPsql() (string, error) {
 	}
 	return "", errors.New("no psql binary")
 }
+
+// The test interceptor's own ASK recogniser (the relay uses asksplit.MightContainASK).
+
+func isAskWord(b []byte, i int) bool {
+	if len(b)-i < 3 || b[i]|0x20 != 'a' || b[i+1]|0x20 != 's' || b[i+2]|0x20 != 'k' {
+		return false
+	}
+	if len(b)-i == 3 {
+		return true
+	}
+	c := b[i+3]
+	return !(c == '_' || c == '$' || c >= 0x80 || (c|0x20 >= 'a' && c|0x20 <= 'z') || (c >= '0' && c <= '9'))
+}
+
+// skipSpaceAndComments returns the index of the first byte at or after i that is neither white
+// space nor inside a -- or (nested) /* */ comment.
+func skipSpaceAndComments(b []byte, i int) int {
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			i++
+		case c == '-' && i+1 < len(b) && b[i+1] == '-':
+			for i < len(b) && b[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(b) && b[i+1] == '*':
+			depth := 0
+			for i < len(b) {
+				if b[i] == '/' && i+1 < len(b) && b[i+1] == '*' {
+					depth++
+					i += 2
+				} else if b[i] == '*' && i+1 < len(b) && b[i+1] == '/' {
+					depth--
+					i += 2
+					if depth == 0 {
+						break
+					}
+				} else {
+					i++
+				}
+			}
+		default:
+			return i
+		}
+	}
+	return i
+}
