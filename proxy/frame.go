@@ -81,6 +81,21 @@ func (m *msgReader) readMore() error {
 	return err
 }
 
+// header returns the type and total length (type byte included) of the frame at m.r;
+// ok is false while fewer than its 5 header bytes are buffered. from names the sender in
+// the error for a length PostgreSQL would refuse.
+func (m *msgReader) header(from string) (typ byte, total int, ok bool, err error) {
+	if m.w-m.r < 5 {
+		return 0, 0, false, nil
+	}
+	typ = m.buf[m.r]
+	n := int(binary.BigEndian.Uint32(m.buf[m.r+1:]))
+	if n < 4 || n > maxMessageLen {
+		return typ, 0, false, fmt.Errorf("%w: %s message %q of length %d", errProtocol, from, typ, n)
+	}
+	return typ, 1 + n, true, nil
+}
+
 // fill makes sure n bytes are buffered.
 func (m *msgReader) fill(n int) error {
 	if m.w-m.r >= n {

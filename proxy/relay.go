@@ -1,10 +1,5 @@
 package proxy
 
-import (
-	"encoding/binary"
-	"fmt"
-)
-
 // The relay moves raw frames: each direction reads as much as the socket has into one
 // buffer, walks the 5-byte frame headers to keep the little state it needs, and writes the
 // whole run of frames with one write. Only ReadyForQuery and ParameterStatus (upstream) and
@@ -50,16 +45,14 @@ func (s *session) clientToServer() error {
 				skip -= k
 				continue
 			}
-			if m.w-m.r < 5 {
+			typ, total, ok, err := m.header("client")
+			if err != nil {
+				return err
+			}
+			if !ok {
 				needFull = 5
 				break
 			}
-			typ := m.buf[m.r]
-			n := int(binary.BigEndian.Uint32(m.buf[m.r+1:]))
-			if n < 4 || n > maxMessageLen {
-				return fmt.Errorf("%w: client message %q of length %d", errProtocol, typ, n)
-			}
-			total := 1 + n
 			if inject != nil { // discarding until Sync after a failed ASK Parse
 				if typ != 'S' {
 					if err := s.writeUp(m.buf[seg:m.r]); err != nil {
@@ -232,16 +225,14 @@ func (s *session) serverToClient() error {
 				skip -= k
 				continue
 			}
-			if m.w-m.r < 5 {
+			typ, total, ok, err := m.header("upstream")
+			if err != nil {
+				return err
+			}
+			if !ok {
 				needFull = 5
 				break
 			}
-			typ := m.buf[m.r]
-			n := int(binary.BigEndian.Uint32(m.buf[m.r+1:]))
-			if n < 4 || n > maxMessageLen {
-				return fmt.Errorf("%w: upstream message %q of length %d", errProtocol, typ, n)
-			}
-			total := 1 + n
 			if own := s.own.Load(); own != nil && typ != 'A' && typ != 'S' {
 				if !own.toClient || typ == 'Z' {
 					if err := flushSeg(); err != nil {
