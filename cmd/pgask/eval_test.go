@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,11 +16,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgask/pgask/internal/asktest"
 	"github.com/pgask/pgask/internal/pgcluster"
 	"github.com/pgask/pgask/internal/pgtest"
 	"github.com/pgask/pgask/internal/testmodel"
-	"github.com/pgask/pgask/introspect"
-	"github.com/pgask/pgask/proxy"
 	"github.com/pgask/pgask/proxy/ask"
 	"github.com/pgask/pgask/translate"
 	"github.com/pgask/pgask/translate/sqleval"
@@ -75,32 +73,8 @@ func (e *goldEngine) Generate(_ context.Context, req translate.GenerateRequest) 
 // template) in front of c and returns its address.
 func startFakePgask(t *testing.T, c *pgcluster.Cluster, engine translate.Engine) string {
 	t.Helper()
-	tmpl, err := translate.SelectTemplate("sqlcoder-7b-2", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := translate.New(engine, translate.Options{Template: tmpl, Model: "gold", Grammar: translate.GrammarOff, MaxTokens: 400}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := ask.New(introspect.NewCache(introspect.CacheOptions{}), tr,
-		ask.Options{Upstream: c.Addr(), Notice: true, SchemaBudget: 2048, StatementTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := proxy.New(proxy.Options{Upstream: proxy.Upstream{Addr: c.Addr(), TLSMode: proxy.TLSDisable}, Interceptor: h})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx, l) }()
-	t.Cleanup(func() { cancel(); srv.Close(); <-done })
-	return l.Addr().String()
+	return asktest.Serve(t, c.Addr(), engine, translate.Options{Model: "gold", Grammar: translate.GrammarOff, MaxTokens: 400},
+		ask.Options{Notice: true, SchemaBudget: 2048, StatementTimeout: time.Minute})
 }
 
 type evalFixture struct {

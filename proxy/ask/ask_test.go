@@ -15,11 +15,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgask/pgask/internal/asktest"
 	"github.com/pgask/pgask/internal/demodb"
 	"github.com/pgask/pgask/internal/pgcluster"
 	"github.com/pgask/pgask/internal/pgtest"
-	"github.com/pgask/pgask/introspect"
-	"github.com/pgask/pgask/proxy"
 	"github.com/pgask/pgask/proxy/ask"
 	"github.com/pgask/pgask/translate"
 )
@@ -88,36 +87,12 @@ func setup(t *testing.T, answers map[string][]string, mod func(*ask.Options)) *e
 		t.Fatal(err)
 	}
 	e := &env{cluster: c, db: db, engine: newScripted(answers), events: make(chan ask.Event, 100)}
-	tmpl, err := translate.SelectTemplate("sqlcoder-7b-2", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := translate.New(e.engine, translate.Options{Template: tmpl, Model: "scripted", Grammar: translate.GrammarOff, MaxRepairs: 2}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := ask.Options{Upstream: c.Addr(), Notice: true, SchemaBudget: 2048, StatementTimeout: 5 * time.Second,
+	opts := ask.Options{Notice: true, SchemaBudget: 2048, StatementTimeout: 5 * time.Second,
 		Observe: func(ev ask.Event) { e.events <- ev }}
 	if mod != nil {
 		mod(&opts)
 	}
-	h, err := ask.New(introspect.NewCache(introspect.CacheOptions{}), tr, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := proxy.New(proxy.Options{Upstream: proxy.Upstream{Addr: c.Addr(), TLSMode: proxy.TLSDisable}, Interceptor: h})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(sctx, l) }()
-	t.Cleanup(func() { cancel(); srv.Close(); <-done })
-	e.addr = l.Addr().String()
+	e.addr = asktest.Serve(t, c.Addr(), e.engine, translate.Options{Model: "scripted", Grammar: translate.GrammarOff, MaxRepairs: 2}, opts)
 	return e
 }
 
