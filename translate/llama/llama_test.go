@@ -499,7 +499,21 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})
-	running := blockWorker(t, m, release)
+	// A request that cannot end on its own soon after release (its grammar demands 60 more
+	// letters), so that Close, not the end of the text, is what stops it.
+	inside := make(chan struct{})
+	running := make(chan error, 1)
+	var once sync.Once
+	go func() {
+		_, err := m.Generate(context.Background(), Request{Prompt: "x", MaxTokens: 200, Grammar: `root ::= [a-z]{60,80}`,
+			OnToken: func(string) error {
+				once.Do(func() { close(inside) })
+				<-release
+				return nil
+			}})
+		running <- err
+	}()
+	<-inside
 	closed := make(chan struct{})
 	go func() { m.Close(); close(closed) }()
 	<-m.base.Done() // Close has begun: the running request is being aborted
