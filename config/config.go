@@ -20,7 +20,9 @@ type Config struct {
 	TLSCert         string        `mapstructure:"tls-cert"`
 	TLSKey          string        `mapstructure:"tls-key"`
 	MaxConnections  int           `mapstructure:"max-connections"`
+	MaxMessageSize  ByteSize      `mapstructure:"max-message-size"`
 	StartupTimeout  time.Duration `mapstructure:"startup-timeout"`
+	IdleTimeout     time.Duration `mapstructure:"idle-timeout"`
 	ConnectTimeout  time.Duration `mapstructure:"connect-timeout"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown-timeout"`
 	LogLevel        string        `mapstructure:"log-level"`
@@ -69,6 +71,8 @@ type AskConfig struct {
 	Grammar           string        `mapstructure:"grammar"`
 	MaxRepairs        int           `mapstructure:"max-repairs"`
 	MaxTokens         int           `mapstructure:"max-tokens"`
+	MaxQuestionLength int           `mapstructure:"max-question-length"`
+	MaxResultRows     int           `mapstructure:"max-result-rows"`
 	SchemaBudget      int           `mapstructure:"schema-budget"`
 	GenerationTimeout time.Duration `mapstructure:"generation-timeout"`
 	StatementTimeout  time.Duration `mapstructure:"statement-timeout"`
@@ -108,7 +112,7 @@ func (c *Config) Validate() error {
 	}
 	for key, d := range map[string]time.Duration{
 		"startup-timeout": c.StartupTimeout, "connect-timeout": c.ConnectTimeout,
-		"shutdown-timeout": c.ShutdownTimeout, "openai.timeout": c.OpenAI.Timeout,
+		"shutdown-timeout": c.ShutdownTimeout, "openai.timeout": c.OpenAI.Timeout, "idle-timeout": c.IdleTimeout,
 		"ask.generation-timeout": c.Ask.GenerationTimeout, "ask.statement-timeout": c.Ask.StatementTimeout,
 	} {
 		if d < 0 {
@@ -155,6 +159,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Ask.MaxTokens < 1 {
 		bad("ask.max-tokens", "must be at least 1, got %d", c.Ask.MaxTokens)
+	}
+	if c.MaxMessageSize < 1<<10 || c.MaxMessageSize > 1<<30 {
+		bad("max-message-size", "want 1kB to 1GB (PostgreSQL's own limit), got %s", c.MaxMessageSize)
+	}
+	if c.Ask.MaxQuestionLength < 1 {
+		bad("ask.max-question-length", "must be at least 1, got %d", c.Ask.MaxQuestionLength)
+	}
+	if c.Ask.MaxResultRows < 0 {
+		bad("ask.max-result-rows", "must not be negative (0 = no limit), got %d", c.Ask.MaxResultRows)
 	}
 	if c.Ask.SchemaBudget < 0 {
 		bad("ask.schema-budget", "must not be negative (0 = no pruning), got %d", c.Ask.SchemaBudget)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -32,7 +33,9 @@ var keys = []Key{
 	{"tls-cert", "tls-cert", "", "PEM certificate for client-side TLS (clients' SSLRequest answered 'S')"},
 	{"tls-key", "tls-key", "", "PEM private key for tls-cert"},
 	{"max-connections", "max-connections", 100, "client connections served at once; more get SQLSTATE 53300"},
+	{"max-message-size", "max-message-size", ByteSize(256 << 20), "largest protocol message a client may send (kB, MB, GB); a larger one ends that session with SQLSTATE 54000"},
 	{"startup-timeout", "startup-timeout", 30 * time.Second, "time a client has to finish its startup and authentication"},
+	{"idle-timeout", "idle-timeout", time.Duration(0), "close client sessions that send nothing for this long while no query runs (SQLSTATE 57P05); 0 = never, as PostgreSQL's idle_session_timeout"},
 	{"connect-timeout", "connect-timeout", 10 * time.Second, "time to connect to the upstream server"},
 	{"shutdown-timeout", "shutdown-timeout", 30 * time.Second, "on SIGTERM, how long open sessions may finish before they are closed"},
 	{"log-level", "log-level", "info", "debug, info, warn or error"},
@@ -58,6 +61,8 @@ var keys = []Key{
 	{"ask.grammar", "ask-grammar", "schema", "grammar constraining generation: schema (a SELECT subset over the live schema's names), narrow (SELECT cols FROM table [WHERE …], for tiny test models) or off"},
 	{"ask.max-repairs", "ask-max-repairs", 2, "re-prompts with Postgres' error when the generated SQL fails EXPLAIN"},
 	{"ask.max-tokens", "ask-max-tokens", 400, "most tokens generated for one answer"},
+	{"ask.max-question-length", "ask-max-question-length", 2000, "longest ASK question in characters; longer ones get SQLSTATE 54000 before any work"},
+	{"ask.max-result-rows", "ask-max-result-rows", 1000000, "generated SQL whose EXPLAIN (the dry run before it runs) estimates more rows is refused with SQLSTATE 54000 (0 = no limit)"},
 	{"ask.schema-budget", "ask-schema-budget", 2048, "tokens of schema DDL in a prompt; larger schemas are pruned to the question (0 = no pruning)"},
 	{"ask.generation-timeout", "ask-generation-timeout", 120 * time.Second, "longest time one translation may take"},
 	{"ask.statement-timeout", "ask-statement-timeout", 30 * time.Second, "statement_timeout for running generated SQL (0 = the session's own)"},
@@ -82,6 +87,9 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.Bool(k.Flag, d, help)
 		case time.Duration:
 			fs.Duration(k.Flag, d, help)
+		case ByteSize:
+			v := d
+			fs.Var(sizeFlag{&v}, k.Flag, help)
 		default:
 			panic(fmt.Sprintf("config: key %s has unsupported default type %T", k.Name, d))
 		}
@@ -122,7 +130,8 @@ func Load(path string, fs *pflag.FlagSet, getenv func(string) string) (*Config, 
 		}
 	}
 	var c Config
-	if err := v.Unmarshal(&c); err != nil {
+	if err := v.Unmarshal(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(), mapstructure.TextUnmarshallerHookFunc()))); err != nil {
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
 	c.OpenAI.APIKey = getenv("PGASK_OPENAI_API_KEY")
