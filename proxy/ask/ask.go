@@ -47,14 +47,19 @@ type Event struct {
 	DryRun, Extended     bool
 	Attempts             int
 	Cached               bool
-	Outcome              string // "ok", "dry_run", "unanswerable", "rejected", "invalid_sql", "engine_error", "timeout", "queue_full", "check_failed", "canceled", "unavailable", "exec_error", "error"
-	Err                  error
-	Introspect, Execute  time.Duration
-	Translate            translate.Timings
-	Total                time.Duration // from the start of the ASK to its answer (rows sent)
-	PromptTokens         int
-	ReusedTokens         int
-	GeneratedTokens      int
+	// Outcome is one of "ok", "dry_run", "unanswerable", "rejected", "invalid_sql",
+	// "engine_error", "timeout", "queue_full", "check_failed", "canceled", "unavailable",
+	// "exec_error", "error", and for the limits (SQLSTATE 54000): "too_long" (a question
+	// longer than Options.MaxQuestionLength, refused before any work) and "too_many_rows"
+	// (generated SQL whose planner estimate exceeds Options.MaxResultRows, not run).
+	Outcome             string
+	Err                 error
+	Introspect, Execute time.Duration
+	Translate           translate.Timings
+	Total               time.Duration // from the start of the ASK to its answer (rows sent)
+	PromptTokens        int
+	ReusedTokens        int
+	GeneratedTokens     int
 }
 
 // Options shape a Handler.
@@ -68,6 +73,15 @@ type Options struct {
 	// StatementTimeout bounds the generated SQL's run (SET LOCAL statement_timeout); 0 = the
 	// session's own.
 	StatementTimeout time.Duration
+	// MaxQuestionLength is the longest question, in characters (runes), an ASK may hold; a
+	// longer one is refused with SQLSTATE 54000 before introspection or translation. 0 = no
+	// limit.
+	MaxQuestionLength int
+	// MaxResultRows refuses, with SQLSTATE 54000 and without running it, generated SQL whose
+	// planner estimate (the top plan node's "Plan Rows" of the EXPLAIN (FORMAT JSON) check)
+	// exceeds this many rows. A dry run (EXPLAIN ASK) still returns the SQL, with a WARNING
+	// that running it would be refused. 0 = no limit.
+	MaxResultRows int64
 	// Unavailable, when set, answers every ASK with this error (e.g. "model not found") while
 	// everything else passes through.
 	Unavailable error
@@ -189,17 +203,26 @@ func (h *Handler) statement(ctx context.Context, s *proxy.Session, text string, 
 }
 
 // sqlFor returns the SQL that replaces st: the translation of an ASK, or st with each
-// parenthesised ASK replaced by its translation.
+// parenthesised ASK replaced by its translation. Each generated query is held to
+// Options.MaxResultRows on its own (a dry run only warns).
 func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st asksplit.Statement, ev *Event) (string, error) {
+	ex := &explainer{s: s}
 	if st.IsASK {
-		return h.translate(ctx, s, st.Question, ev)
+		sql, err := h.translate(ctx, s, st.Question, ev, ex)
+		if err != nil {
+			return "", err
+		}
+		return sql, h.rowLimit(ctx, s, ex, sql, st.DryRun, ev)
 	}
 	var b strings.Builder
 	pos := st.Start
 	for _, e := range st.Embedded {
 		ev.Question = e.Question
-		sql, err := h.translate(ctx, s, e.Question, ev)
+		sql, err := h.translate(ctx, s, e.Question, ev, ex)
 		if err != nil {
+			return "", err
+		}
+		if err := h.rowLimit(ctx, s, ex, sql, st.DryRun, ev); err != nil {
 			return "", err
 		}
 		b.WriteString(text[pos:e.Start])
@@ -267,12 +290,15 @@ func (h *Handler) remember(s *proxy.Session, text, sql string) {
 }
 
 // translate reads the schema and translates one question.
-func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, ev *Event) (string, error) {
+func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, ev *Event, ex *explainer) (string, error) {
 	if h.opts.Unavailable != nil {
 		return "", h.opts.Unavailable
 	}
 	if s.TxStatus() == 'E' {
 		return "", pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
+	}
+	if err := h.checkQuestion(question); err != nil {
+		return "", err
 	}
 	t0 := time.Now()
 	schema, _, err := h.schemas.Get(ctx, s, introspect.Key{
@@ -294,7 +320,7 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 		Question:  question,
 		Schema:    pruned,
 		SchemaDDL: introspect.Render(pruned),
-		Checker:   explainer{s},
+		Checker:   ex,
 	})
 	ev.Attempts, ev.Cached = res.Attempts, res.Cached
 	ev.Translate = res.Timings
@@ -308,30 +334,6 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 		return "", err
 	}
 	return res.SQL, nil
-}
-
-// explainer checks SQL with EXPLAIN on the client's session. Inside a transaction block the
-// EXPLAIN runs under a savepoint so that a failure does not abort the client's transaction.
-type explainer struct{ s *proxy.Session }
-
-func (e explainer) Explain(ctx context.Context, sql string) error {
-	if e.s.TxStatus() != 'T' {
-		_, err := e.s.QueryText(ctx, "EXPLAIN "+sql)
-		return err
-	}
-	if _, err := e.s.QueryText(ctx, "SAVEPOINT pgask_check"); err != nil {
-		return err
-	}
-	_, err := e.s.QueryText(ctx, "EXPLAIN "+sql)
-	if err != nil {
-		if _, rerr := e.s.QueryText(ctx, "ROLLBACK TO SAVEPOINT pgask_check"); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-	}
-	if _, rerr := e.s.QueryText(ctx, "RELEASE SAVEPOINT pgask_check"); rerr != nil {
-		return errors.Join(err, rerr)
-	}
-	return err
 }
 
 // execute runs generated SQL read-only with a statement timeout and relays its rows. Outside
@@ -495,7 +497,13 @@ func toPgError(err error) *pgconn.PgError {
 func outcome(err error) string {
 	var te *translate.Error
 	var ue *UnavailableError
+	var le *limitError
+	var ce *checkError
 	switch {
+	case errors.As(err, &le):
+		return le.outcome
+	case errors.As(err, &ce):
+		return "check_failed"
 	case errors.As(err, &ue):
 		return "unavailable"
 	case errors.As(err, &te):
