@@ -36,10 +36,21 @@ type msgReader struct {
 	rd   io.Reader
 	buf  []byte
 	r, w int
+	max  int // longest message accepted by header (length field + body)
 }
 
 func newMsgReader(rd io.Reader) *msgReader {
-	return &msgReader{rd: rd, buf: make([]byte, bufSize)}
+	return &msgReader{rd: rd, buf: make([]byte, bufSize), max: maxMessageLen}
+}
+
+// tooLargeError is a client message longer than Options.MaxMessageSize.
+type tooLargeError struct {
+	typ    byte
+	n, max int
+}
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("client message %q of %d bytes exceeds max-message-size (%d bytes)", e.typ, e.n, e.max)
 }
 
 func (m *msgReader) buffered() int { return m.w - m.r }
@@ -92,6 +103,9 @@ func (m *msgReader) header(from string) (typ byte, total int, ok bool, err error
 	n := int(binary.BigEndian.Uint32(m.buf[m.r+1:]))
 	if n < 4 || n > maxMessageLen {
 		return typ, 0, false, fmt.Errorf("%w: %s message %q of length %d", errProtocol, from, typ, n)
+	}
+	if n > m.max {
+		return typ, 0, false, &tooLargeError{typ: typ, n: n, max: m.max}
 	}
 	return typ, 1 + n, true, nil
 }

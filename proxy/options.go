@@ -26,6 +26,13 @@ type Options struct {
 	// MaxConnections caps concurrent client sessions; 0 means no limit. A client over the
 	// limit gets ErrorResponse 53300 (too_many_connections), as from PostgreSQL itself.
 	MaxConnections int
+	// MaxMessageSize is the longest protocol message (length field and body, as PostgreSQL
+	// counts) a client may send; a longer one ends that session with FATAL 54000. 0 means
+	// PostgreSQL's own limit, 1 GB. Upstream messages are held to 1 GB.
+	MaxMessageSize int
+	// IdleTimeout closes a session whose client has sent nothing for this long while none of
+	// its queries runs (FATAL 57P05, as PostgreSQL's idle_session_timeout). 0 means never.
+	IdleTimeout time.Duration
 	// StartupTimeout bounds everything from accept to the first ReadyForQuery (TLS, startup
 	// message, authentication). Default 60s.
 	StartupTimeout time.Duration

@@ -1,5 +1,11 @@
 package proxy
 
+import (
+	"errors"
+	"net"
+	"time"
+)
+
 // The relay moves raw frames: each direction reads as much as the socket has into one
 // buffer, walks the 5-byte frame headers to keep the little state it needs, and writes the
 // whole run of frames with one write. Only ReadyForQuery and ParameterStatus (upstream) and
@@ -25,10 +31,12 @@ func (s *session) clientToServer() error {
 	skip := 0
 	drop := false // the rest of the current frame is discarded (after a failed ASK Parse)
 	var inject []byte
+	idle := s.srv.opts.IdleTimeout
 	for {
 		seg := m.r
 		needFull := 0
 		terminate := false
+		var msgs, bytes uint64
 	frames:
 		for m.r < m.w {
 			if skip > 0 {
@@ -53,6 +61,8 @@ func (s *session) clientToServer() error {
 				needFull = 5
 				break
 			}
+			msgs++
+			bytes += uint64(total)
 			if inject != nil { // discarding until Sync after a failed ASK Parse
 				if typ != 'S' {
 					if err := s.writeUp(m.buf[seg:m.r]); err != nil {
@@ -103,15 +113,43 @@ func (s *session) clientToServer() error {
 				return err
 			}
 		}
+		s.traffic.cMsgs.Add(msgs)
+		s.traffic.cBytes.Add(bytes)
 		if terminate {
 			return errTerminate
 		}
 		if needFull > len(m.buf)-m.r {
 			m.compact(needFull)
 		}
+		if idle > 0 {
+			if err := s.readClientIdle(idle); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := m.readMore(); err != nil {
 			return err
 		}
+	}
+}
+
+// readClientIdle reads more from the client with Options.IdleTimeout as the read deadline. A
+// timeout while a query of the client's is still running is not idleness: it reads on.
+func (s *session) readClientIdle(idle time.Duration) error {
+	for {
+		_ = s.client.SetReadDeadline(time.Now().Add(idle))
+		err := s.cr.readMore()
+		if err == nil {
+			return nil
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
+		if s.pending.Load() > 0 {
+			continue
+		}
+		return errIdleTimeout
 	}
 }
 
@@ -161,8 +199,38 @@ func (s *session) writeUp(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	_, err := s.upstream.Write(b)
-	return err
+	if _, err := s.upstream.Write(b); err != nil {
+		return &upstreamWriteError{err}
+	}
+	return nil
+}
+
+// upstreamWriteError is a failed write to the upstream: the upstream connection is gone.
+type upstreamWriteError struct{ err error }
+
+func (e *upstreamWriteError) Error() string { return "write to upstream: " + e.err.Error() }
+func (e *upstreamWriteError) Unwrap() error { return e.err }
+
+// isFatal reports whether an ErrorResponse body has severity FATAL or PANIC.
+// The non-localized severity (V) decides; the localized one (S) is used when V is missing.
+func isFatal(body []byte) bool {
+	var sev []byte
+	for len(body) > 1 && body[0] != 0 {
+		f := body[0]
+		v, rest, ok := cstring(body[1:])
+		if !ok {
+			break
+		}
+		if f == 'V' {
+			sev = v
+			break
+		}
+		if f == 'S' {
+			sev = v
+		}
+		body = rest
+	}
+	return string(sev) == "FATAL" || string(sev) == "PANIC"
 }
 
 func (s *session) addInjection(at int64, msg []byte) {
@@ -198,6 +266,7 @@ func (s *session) serverToClient() error {
 	for {
 		seg := m.r
 		needFull := 0
+		var msgs, bytes uint64
 		var zs int64 // client ReadyForQuery messages in this batch
 		flushSeg := func() error {
 			if m.r > seg {
@@ -233,6 +302,8 @@ func (s *session) serverToClient() error {
 				needFull = 5
 				break
 			}
+			msgs++
+			bytes += uint64(total)
 			if own := s.own.Load(); own != nil && typ != 'A' && typ != 'S' {
 				if !own.toClient || typ == 'Z' {
 					if err := flushSeg(); err != nil {
@@ -294,6 +365,9 @@ func (s *session) serverToClient() error {
 					s.setServerParam(m.buf[m.r+5 : m.r+total])
 				case 'E':
 					errSinceZ = true
+					if m.w-m.r >= total && isFatal(m.buf[m.r+5:m.r+total]) {
+						s.upFatal.Store(true)
+					}
 				}
 			}
 			k := min(total, m.w-m.r)
@@ -303,6 +377,8 @@ func (s *session) serverToClient() error {
 		if err := flushSeg(); err != nil {
 			return err
 		}
+		s.traffic.sMsgs.Add(msgs)
+		s.traffic.sBytes.Add(bytes)
 		if zs > 0 && s.pending.Add(-zs) <= 0 && s.waiting.Load() {
 			select {
 			case s.syncCh <- struct{}{}:

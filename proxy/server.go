@@ -36,6 +36,7 @@ type Server struct {
 	idle      chan struct{} // closed and replaced when sessions drop to zero while shutting down
 
 	active     atomic.Int64
+	counters   serverCounters
 	baseCtx    context.Context
 	baseCancel context.CancelFunc
 	closeOnce  sync.Once
@@ -48,6 +49,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxConnections < 0 {
 		return nil, errors.New("proxy: max connections must not be negative")
+	}
+	if opts.MaxMessageSize < 0 || opts.IdleTimeout < 0 {
+		return nil, errors.New("proxy: max message size and idle timeout must not be negative")
+	}
+	if opts.MaxMessageSize == 0 || opts.MaxMessageSize > maxMessageLen {
+		opts.MaxMessageSize = maxMessageLen
 	}
 	if opts.StartupTimeout <= 0 {
 		opts.StartupTimeout = 60 * time.Second
@@ -175,12 +182,14 @@ func (s *Server) newSession(c net.Conn) *session {
 	}
 	sess := newSession(s, c)
 	s.sessions[sess] = struct{}{}
+	s.counters.accepted.Add(1)
 	return sess
 }
 
 func (s *Server) removeSession(sess *session) {
 	s.mu.Lock()
 	delete(s.sessions, sess)
+	s.retireTraffic(sess)
 	if sess.ourKey != "" {
 		delete(s.cancels, sess.ourKey)
 	}

@@ -41,6 +41,11 @@ type session struct {
 	// cmu serialises writes to the client (relay batches, interceptor messages).
 	cmu sync.Mutex
 
+	traffic   relayCounters
+	upFatal   atomic.Bool // the upstream sent a FATAL or PANIC ErrorResponse
+	clientEnd atomic.Bool // the client left (Terminate, EOF) or its side failed
+	finalOnce sync.Once   // at most one FATAL of pgask's own when the session ends
+
 	tx      atomic.Uint32 // transaction status of the last ReadyForQuery: 'I', 'T', 'E'
 	pending atomic.Int64  // client messages awaiting a ReadyForQuery (Query, Sync, FunctionCall)
 	waiting atomic.Bool   // a waitSync is parked on syncCh
@@ -117,6 +122,7 @@ func (s *session) run() {
 
 	st, err := s.clientStartup(sctx)
 	if err != nil {
+		s.srv.counters.rejStartup.Add(1)
 		s.logEnd("client startup failed", err)
 		return
 	}
@@ -124,6 +130,7 @@ func (s *session) run() {
 		return
 	}
 	if !s.srv.acquire() {
+		s.srv.counters.rejMax.Add(1)
 		err := s.fatal(errors.New("max connections reached"), "53300", "sorry, too many clients already")
 		s.logEnd("connection refused", err)
 		return
@@ -134,6 +141,7 @@ func (s *session) run() {
 
 	up, err := s.srv.dialUpstream(sctx)
 	if err != nil {
+		s.srv.counters.rejUpstream.Add(1)
 		err = s.fatal(err, "08006", fmt.Sprintf("pgask could not connect to the upstream server: %v", err))
 		s.logEnd("upstream unavailable", err)
 		return
@@ -148,16 +156,28 @@ func (s *session) run() {
 	}
 	_ = up.SetDeadline(deadline)
 	if err := s.relayAuth(st.packet); err != nil {
+		var se *sqlstateError
+		if errors.As(err, &se) {
+			s.srv.counters.rejAuth.Add(1)
+		} else {
+			s.srv.counters.rejStartup.Add(1)
+		}
 		s.logEnd("authentication relay ended", err)
 		return
 	}
 	_ = s.client.SetDeadline(time.Time{})
 	_ = up.SetDeadline(time.Time{})
+	s.cr.max = s.srv.opts.MaxMessageSize
 	log.Debug("session started", "tls", s.clientTLS, "pid", s.pid)
 
 	errc := make(chan error, 1)
-	go func() { errc <- s.serverToClient() }()
+	go func() {
+		err := s.serverToClient()
+		s.upstreamEnded(err)
+		errc <- err
+	}()
 	err = s.clientToServer()
+	s.clientEnded(err)
 	if errors.Is(err, errTerminate) {
 		// Let the upstream read Terminate and close first, so it ends the backend cleanly.
 		select {
@@ -175,6 +195,61 @@ func (s *session) run() {
 	}
 	s.logEnd("session ended", err)
 }
+
+// clientEnded handles the end of the client→server relay: a client that broke a limit or the
+// protocol gets a FATAL saying so, and a failed write upstream is reported as a lost upstream.
+func (s *session) clientEnded(err error) {
+	var tl *tooLargeError
+	var uw *upstreamWriteError
+	switch {
+	case errors.As(err, &uw):
+		s.lostUpstream(uw.err)
+	case errors.Is(err, errIdleTimeout):
+		s.srv.counters.idle.Add(1)
+		_ = s.writeUp([]byte{'X', 0, 0, 0, 4})
+		s.final("57P05", "terminating connection due to idle-session timeout",
+			fmt.Sprintf("pgask closes sessions that send nothing for %s while no query runs (idle-timeout).", s.srv.opts.IdleTimeout))
+	case errors.As(err, &tl):
+		s.srv.counters.tooLarge.Add(1)
+		s.final("54000", fmt.Sprintf("message of %d bytes is longer than pgask's max-message-size of %d bytes", tl.n, tl.max),
+			"Raise max-message-size, or send the data in smaller pieces.")
+	case errors.Is(err, errProtocol):
+		s.srv.counters.protocol.Add(1)
+		s.final("08P01", "invalid frontend message: "+err.Error(), "")
+	}
+	s.clientEnd.Store(true)
+}
+
+// upstreamEnded handles the end of the server→client relay. When the upstream went away
+// without a FATAL of its own (killed, network cut) and the client is still there, the client
+// learns why instead of waiting on a silent socket; then the session closes.
+func (s *session) upstreamEnded(err error) {
+	if !s.clientEnd.Load() && !s.upFatal.Load() && s.ctx.Err() == nil {
+		if errors.Is(err, errProtocol) {
+			s.srv.counters.protocol.Add(1)
+			s.final("08P01", "pgask received an invalid message from the upstream server: "+err.Error(), "")
+		} else if err != nil && !isClientWriteError(err) {
+			s.lostUpstream(err)
+		}
+	}
+	s.close()
+}
+
+func (s *session) lostUpstream(err error) {
+	s.srv.counters.upLost.Add(1)
+	s.final("08006", "pgask lost the connection to the upstream server", err.Error())
+}
+
+// final sends pgask's one FATAL ErrorResponse to the client, with a bounded write.
+func (s *session) final(code, msg, detail string) {
+	s.finalOnce.Do(func() {
+		_ = s.client.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_ = s.writeClient(appendErrorResponse(nil, "FATAL", code, msg, detail))
+	})
+}
+
+// errIdleTimeout ends a session that stayed idle for Options.IdleTimeout.
+var errIdleTimeout = errors.New("idle-session timeout")
 
 func (s *session) database() string {
 	if d := s.params["database"]; d != "" {
@@ -231,5 +306,19 @@ func (s *session) writeClient(b []byte) error {
 	s.cmu.Lock()
 	_, err := s.client.Write(b)
 	s.cmu.Unlock()
-	return err
+	if err != nil {
+		return &clientWriteError{err}
+	}
+	return nil
+}
+
+// clientWriteError is a failed write to the client: the client is gone or stopped reading.
+type clientWriteError struct{ err error }
+
+func (e *clientWriteError) Error() string { return "write to client: " + e.err.Error() }
+func (e *clientWriteError) Unwrap() error { return e.err }
+
+func isClientWriteError(err error) bool {
+	var cw *clientWriteError
+	return errors.As(err, &cw)
 }

@@ -139,7 +139,12 @@ func (e *sqlstateError) Error() string { return e.err.Error() }
 func (e *sqlstateError) Unwrap() error { return e.err }
 
 // dialUpstream connects to the upstream and negotiates TLS per its sslmode.
-func (srv *Server) dialUpstream(ctx context.Context) (net.Conn, error) {
+func (srv *Server) dialUpstream(ctx context.Context) (_ net.Conn, err error) {
+	defer func() {
+		if err != nil {
+			srv.counters.connectErrs.Add(1)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, srv.opts.ConnectTimeout)
 	defer cancel()
 	var d net.Dialer
