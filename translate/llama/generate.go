@@ -196,7 +196,9 @@ func (m *Model) work(lc *lctx) {
 				continue
 			}
 			wait := time.Since(j.queued)
+			m.stats.busy.Add(1)
 			res, err := lc.run(j.ctx, j.req)
+			m.stats.busy.Add(-1)
 			if err != nil && j.ctx.Err() == nil && m.base.Err() != nil {
 				err = ErrClosed // aborted by Close, not by the caller
 			}

@@ -112,6 +112,9 @@ type Stats struct {
 	PromptEvaluated int64 // prompt tokens decoded
 	PromptReused    int64 // prompt tokens found in the KV cache and not decoded again
 	Generated       int64 // tokens generated
+
+	Queued int64 // requests waiting for a context now (at most QueueDepth)
+	Busy   int64 // contexts running a request now
 }
 
 // Model is a loaded GGUF model with its contexts. Its methods are safe for concurrent use.
@@ -137,6 +140,7 @@ type Model struct {
 	closeOnce sync.Once
 	stats     struct {
 		requests, queueFull, promptTokens, promptEvaluated, promptReused, generated atomic.Int64
+		busy                                                                        atomic.Int64
 	}
 }
 
@@ -353,6 +357,8 @@ func (m *Model) Stats() Stats {
 		PromptEvaluated: m.stats.promptEvaluated.Load(),
 		PromptReused:    m.stats.promptReused.Load(),
 		Generated:       m.stats.generated.Load(),
+		Queued:          int64(len(m.queue)),
+		Busy:            m.stats.busy.Load(),
 	}
 }
 

@@ -434,6 +434,9 @@ func TestQueueFull(t *testing.T) {
 	for len(m.queue) < 3 {
 		runtime.Gosched()
 	}
+	if s := m.Stats(); s.Queued != 3 || s.Busy != 1 {
+		t.Errorf("while blocked: queued %d busy %d, want 3 and 1", s.Queued, s.Busy)
+	}
 	cancel()
 	if err := <-abandoned; !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled queued request: %v", err)
@@ -455,7 +458,7 @@ func TestQueueFull(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if s := m.Stats(); s.QueueFull != 1 || s.Requests != 3 {
+	if s := m.Stats(); s.QueueFull != 1 || s.Requests != 3 || s.Queued != 0 || s.Busy != 0 {
 		t.Errorf("stats %+v", s)
 	}
 }
