@@ -29,6 +29,13 @@ import (
 // startServe runs what `pgask serve` runs, in process, with the given flags, on a free port.
 func startServe(t testing.TB, args ...string) string {
 	t.Helper()
+	addr, _ := startServePipeline(t, args...)
+	return addr
+}
+
+// startServePipeline is startServe that also returns the pipeline (for its metrics).
+func startServePipeline(t testing.TB, args ...string) (string, *pipeline) {
+	t.Helper()
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	config.RegisterFlags(fs)
 	if err := fs.Parse(append([]string{"--listen", "127.0.0.1:0"}, args...)); err != nil {
@@ -55,7 +62,7 @@ func startServe(t testing.TB, args ...string) string {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ctx, l) }()
 	t.Cleanup(func() { cancel(); srv.Close(); <-done; p.Close() })
-	return l.Addr().String()
+	return l.Addr().String(), p
 }
 
 type tWriter struct{ t testing.TB }

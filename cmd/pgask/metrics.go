@@ -13,19 +13,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pgask/pgask/introspect"
+	"github.com/pgask/pgask/proxy"
 	"github.com/pgask/pgask/proxy/ask"
 )
 
 // metrics holds pgask's Prometheus metrics, in a registry of its own (no global state).
 type metrics struct {
-	reg      *prometheus.Registry
-	asks     *prometheus.CounterVec
-	stages   *prometheus.HistogramVec
-	tokens   *prometheus.CounterVec
-	sessions prometheus.GaugeFunc
+	reg          *prometheus.Registry
+	asks         *prometheus.CounterVec
+	stages       *prometheus.HistogramVec
+	tokens       *prometheus.CounterVec
+	translations *prometheus.CounterVec
 }
 
-func newMetrics(sessions func() int) *metrics {
+// newMetrics registers pgask's metrics; stats reads the proxy's counters at each scrape (it
+// may return the zero Stats before the proxy exists).
+func newMetrics(stats func() proxy.Stats) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.asks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pgask_ask_total", Help: "ASK statements answered, by outcome.",
@@ -38,12 +42,67 @@ func newMetrics(sessions func() int) *metrics {
 	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pgask_ask_tokens_total", Help: "Prompt tokens evaluated and reused from the KV cache, and tokens generated.",
 	}, []string{"kind"})
-	m.sessions = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "pgask_client_connections", Help: "Client connections open now.",
-	}, func() float64 { return float64(sessions()) })
-	m.reg.MustRegister(m.asks, m.stages, m.tokens, m.sessions,
+	m.translations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pgask_translation_cache_total", Help: "ASK translations served from the translation cache (hit) or generated (miss).",
+	}, []string{"result"})
+	m.reg.MustRegister(m.asks, m.stages, m.tokens, m.translations, proxyCollector{stats},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// proxyCollector exports proxy.Stats, read once per scrape.
+type proxyCollector struct{ stats func() proxy.Stats }
+
+var (
+	descOpen      = prometheus.NewDesc("pgask_client_connections", "Client connections open now.", nil, nil)
+	descAccepted  = prometheus.NewDesc("pgask_client_connections_total", "Client connections accepted.", nil, nil)
+	descRejected  = prometheus.NewDesc("pgask_client_connections_rejected_total", "Client connections refused before their session started, by reason.", []string{"reason"}, nil)
+	descConnErr   = prometheus.NewDesc("pgask_upstream_connect_errors_total", "Failed connections (dial or TLS) to the upstream server.", nil, nil)
+	descBytes     = prometheus.NewDesc("pgask_relayed_bytes_total", "Protocol bytes relayed, by direction.", []string{"direction"}, nil)
+	descMessages  = prometheus.NewDesc("pgask_relayed_messages_total", "Protocol messages relayed, by direction.", []string{"direction"}, nil)
+	descSessErrs  = prometheus.NewDesc("pgask_session_errors_total", "Sessions ended by pgask, by reason.", []string{"reason"}, nil)
+	proxyDescList = []*prometheus.Desc{descOpen, descAccepted, descRejected, descConnErr, descBytes, descMessages, descSessErrs}
+)
+
+func (proxyCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range proxyDescList {
+		ch <- d
+	}
+}
+
+func (c proxyCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(st.Open))
+	counter(descAccepted, st.Accepted)
+	counter(descRejected, st.RejectedMaxConnections, "max_connections")
+	counter(descRejected, st.RejectedStartup, "startup")
+	counter(descRejected, st.RejectedUpstream, "upstream_unavailable")
+	counter(descRejected, st.RejectedAuth, "auth")
+	counter(descConnErr, st.UpstreamConnectErrors)
+	counter(descBytes, st.ClientBytes, "client_to_server")
+	counter(descBytes, st.ServerBytes, "server_to_client")
+	counter(descMessages, st.ClientMessages, "client_to_server")
+	counter(descMessages, st.ServerMessages, "server_to_client")
+	counter(descSessErrs, st.IdleTimeouts, "idle_timeout")
+	counter(descSessErrs, st.TooLarge, "message_too_large")
+	counter(descSessErrs, st.ProtocolErrors, "protocol_error")
+	counter(descSessErrs, st.UpstreamLost, "upstream_lost")
+}
+
+// addSchemaCache exports the schema cache's hit and miss counts.
+func (m *metrics) addSchemaCache(stats func() introspect.CacheStats) {
+	for result, get := range map[string]func(introspect.CacheStats) int64{
+		"hit":  func(s introspect.CacheStats) int64 { return s.Hits },
+		"miss": func(s introspect.CacheStats) int64 { return s.Misses },
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pgask_schema_cache_total", Help: "Schema lookups served from the cache (hit) or read from the catalog (miss).",
+			ConstLabels: prometheus.Labels{"result": result},
+		}, func() float64 { return float64(get(stats())) }))
+	}
 }
 
 // addEngine exports the in-process engine's counters once it is loaded.
@@ -54,7 +113,13 @@ func (m *metrics) addEngine(p *pipeline) {
 	model := p.model
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "pgask_engine_queue_full_total", Help: "Generations refused because the engine's queue was full.",
-	}, func() float64 { return float64(model.Stats().QueueFull) }))
+	}, func() float64 { return float64(model.Stats().QueueFull) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pgask_engine_queue_depth", Help: "Generations waiting for a free llama context (slots of model.queue-depth in use).",
+		}, func() float64 { return float64(model.Stats().Queued) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pgask_engine_busy", Help: "llama contexts generating now (at most model.parallel).",
+		}, func() float64 { return float64(model.Stats().Busy) }))
 }
 
 // observe records one ASK; use it as the ask handler's observer.
@@ -69,6 +134,13 @@ func (m *metrics) observe(ev ask.Event) {
 	m.tokens.WithLabelValues("prompt_evaluated").Add(float64(max(ev.PromptTokens-ev.ReusedTokens, 0)))
 	m.tokens.WithLabelValues("prompt_reused").Add(float64(ev.ReusedTokens))
 	m.tokens.WithLabelValues("generated").Add(float64(ev.GeneratedTokens))
+	if ev.Attempts > 0 || ev.Cached {
+		result := "miss"
+		if ev.Cached {
+			result = "hit"
+		}
+		m.translations.WithLabelValues(result).Inc()
+	}
 }
 
 // handler serves /metrics, /healthz (the process is up) and /readyz (the upstream accepts TCP

@@ -22,7 +22,8 @@ import (
 // the schema cache, behind the proxy's interceptor.
 type pipeline struct {
 	handler *ask.Handler
-	model   *llama.Model // nil unless the in-process engine is loaded
+	model   *llama.Model      // nil unless the in-process engine is loaded
+	schemas *introspect.Cache // nil when ASK is unavailable
 	// unavailable says why ASK cannot be answered (no model); nil when it can.
 	unavailable *ask.UnavailableError
 	metrics     *metrics
@@ -43,12 +44,14 @@ func (p *pipeline) Close() error {
 func buildPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, progress io.Writer, observe func(ask.Event)) (*pipeline, error) {
 	p := &pipeline{}
 	opts := ask.Options{
-		Upstream:         cfg.Upstream,
-		Notice:           cfg.Ask.Notice,
-		SchemaBudget:     cfg.Ask.SchemaBudget,
-		StatementTimeout: cfg.Ask.StatementTimeout,
-		Observe:          observe,
-		Logger:           log,
+		Upstream:          cfg.Upstream,
+		Notice:            cfg.Ask.Notice,
+		SchemaBudget:      cfg.Ask.SchemaBudget,
+		StatementTimeout:  cfg.Ask.StatementTimeout,
+		MaxQuestionLength: cfg.Ask.MaxQuestionLength,
+		MaxResultRows:     int64(cfg.Ask.MaxResultRows),
+		Observe:           observe,
+		Logger:            log,
 	}
 	engine, modelID, meta, err := p.engine(ctx, cfg, log, progress)
 	if err != nil {
@@ -84,7 +87,8 @@ func buildPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, pr
 		return nil, fmt.Errorf("start translator: %w", err)
 	}
 	log.Info("ASK ready", "engine", cfg.Engine, "model", modelID, "template", tmpl.Name, "grammar", cfg.Ask.Grammar)
-	h, err := ask.New(introspect.NewCache(introspect.CacheOptions{Logger: log}), tr, opts)
+	p.schemas = introspect.NewCache(introspect.CacheOptions{Logger: log})
+	h, err := ask.New(p.schemas, tr, opts)
 	if err != nil {
 		p.Close()
 		return nil, err

@@ -68,6 +68,8 @@ func proxyOptions(cfg *config.Config) (proxy.Options, error) {
 		Listen:          cfg.Listen,
 		Upstream:        up,
 		MaxConnections:  cfg.MaxConnections,
+		MaxMessageSize:  int(cfg.MaxMessageSize),
+		IdleTimeout:     cfg.IdleTimeout,
 		StartupTimeout:  cfg.StartupTimeout,
 		ConnectTimeout:  cfg.ConnectTimeout,
 		ShutdownTimeout: cfg.ShutdownTimeout,
@@ -118,12 +120,12 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*prox
 	if err != nil {
 		return nil, nil, err
 	}
-	var srv *proxy.Server // set below, before anything can scrape the gauge
-	m := newMetrics(func() int {
+	var srv *proxy.Server // set below, before anything can scrape the metrics
+	m := newMetrics(func() proxy.Stats {
 		if srv == nil {
-			return 0
+			return proxy.Stats{}
 		}
-		return srv.Sessions()
+		return srv.Stats()
 	})
 	observers := func(ev ask.Event) {
 		m.observe(ev)
@@ -137,6 +139,9 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*prox
 		return nil, nil, err
 	}
 	m.addEngine(p)
+	if p.schemas != nil {
+		m.addSchemaCache(p.schemas.Stats)
+	}
 	p.metrics = m
 	p.closers = append([]io.Closer{closeAudit}, p.closers...)
 	opts.Interceptor = p.handler
