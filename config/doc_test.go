@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -176,5 +177,67 @@ func TestDefaultText(t *testing.T) {
 func TestEscapeCell(t *testing.T) {
 	if got, want := escapeCell("a | b\nc"), `a \| b c`; got != want {
 		t.Errorf("escapeCell = %q, want %q", got, want)
+	}
+}
+
+// handWritten are the documentation pages written by hand; they name keys, flags and
+// variables that must exist, which TestHandWrittenDocsNameRealKeys checks.
+var handWritten = []string{"../docs/operations.md", "../docs/troubleshooting.md"}
+
+// notServeFlags are flags the hand-written pages use that belong to other commands (pull,
+// schema, eval, pgask's --help, docker).
+var notServeFlags = map[string]bool{
+	"config": true, "help": true, "cache-dir": true, "list": true, "question": true, "budget": true,
+	"in-process": true, "url": true, "dry-run": true, "gpus": true, "build-arg": true, "rm": true,
+}
+
+var (
+	dottedKeyRE = regexp.MustCompile(`(?:^|[^\w/.-])((?:model|openai|ask|audit)\.[a-z][a-z-]*)`)
+	envRE       = regexp.MustCompile(`PGASK_[A-Z_]+`)
+	flagRE      = regexp.MustCompile("(?:^|[\\s(`\"])--([a-z][a-z-]*)")
+)
+
+// TestHandWrittenDocsNameRealKeys fails when docs/operations.md or docs/troubleshooting.md
+// names a section key, a PGASK_ variable or a serve flag that the key table does not have
+// (a key renamed or removed without the pages following).
+func TestHandWrittenDocsNameRealKeys(t *testing.T) {
+	names, envs, flags := map[string]bool{}, map[string]bool{"PGASK_OPENAI_API_KEY": true}, map[string]bool{}
+	for _, k := range Keys() {
+		names[k.Name] = true
+		envs[k.Env()] = true
+		if k.Flag != "" {
+			flags[k.Flag] = true
+		}
+	}
+	for _, page := range handWritten {
+		t.Run(filepath.Base(page), func(t *testing.T) {
+			b, err := os.ReadFile(page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := string(b)
+			checks := []struct {
+				what  string
+				re    *regexp.Regexp
+				known func(string) bool
+			}{
+				{"key", dottedKeyRE, func(s string) bool { return names[s] }},
+				{"environment variable", envRE, func(s string) bool { return envs[s] }},
+				{"flag", flagRE, func(s string) bool { return flags[s] || notServeFlags[s] }},
+			}
+			for _, c := range checks {
+				found := 0
+				for _, m := range c.re.FindAllStringSubmatch(text, -1) {
+					name := m[len(m)-1]
+					found++
+					if !c.known(name) {
+						t.Errorf("%s names the %s %q, which the key table does not have", page, c.what, name)
+					}
+				}
+				if found == 0 {
+					t.Errorf("%s: no %s found; the pattern %v no longer matches the page", page, c.what, c.re)
+				}
+			}
+		})
 	}
 }
