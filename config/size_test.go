@@ -83,4 +83,3 @@ func TestLimitKeys(t *testing.T) {
 		}
 	}
 }
-
