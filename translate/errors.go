@@ -67,7 +67,7 @@ func (e *Error) Hint() string {
 	case ErrInvalidSQL:
 		return "Rephrase the question, or write the SQL yourself starting from the generated query."
 	case ErrTimeout:
-		return "Try a shorter question, or raise the translation timeout."
+		return "Try a shorter question, or raise the generation timeout (ask.generation-timeout)."
 	case ErrQueueFull:
 		return "The model is busy with other questions; try again shortly."
 	case ErrCheck:

@@ -174,10 +174,14 @@ func unavailable(cfg *config.Config, err error) *ask.UnavailableError {
 		return &ask.UnavailableError{Reason: fmt.Sprintf("the OpenAI-compatible engine at %s could not be set up: %v", cfg.OpenAI.URL, err),
 			Hint: "Check openai.url and openai.model."}
 	}
+	ref := cfg.Model.Path
+	hint := fmt.Sprintf("Download it with `pgask pull %s` (same model.cache-dir), then start pgask again.", ref)
+	if _, known := (&models.Store{}).Lookup(ref); !known && !strings.Contains(ref, "://") {
+		hint = fmt.Sprintf("Check that %s exists and is a readable GGUF file, or set model.path (--model) to a known model name (pgask pull --list), then start pgask again.", ref)
+	}
 	return &ask.UnavailableError{
-		Reason: fmt.Sprintf("model %q could not be loaded: %v", cfg.Model.Path, firstLine(err.Error())),
-		Hint: fmt.Sprintf("Download it with `pgask pull %s` (or copy a SQLCoder GGUF file here and start pgask with --model /path/to/model.gguf), then start pgask again.",
-			cfg.Model.Path),
+		Reason: fmt.Sprintf("model %q could not be loaded: %v", ref, firstLine(err.Error())),
+		Hint:   hint,
 	}
 }
 

@@ -41,6 +41,9 @@ where it stopped. The cache defaults to $XDG_CACHE_HOME/pgask/models (~/.cache/p
 				return err
 			}
 			if cacheDir == "" {
+				cacheDir = os.Getenv("PGASK_MODEL_CACHE_DIR") // the same directory serve uses
+			}
+			if cacheDir == "" {
 				if cacheDir, err = models.DefaultDir(); err != nil {
 					return err
 				}
@@ -54,7 +57,7 @@ where it stopped. The cache defaults to $XDG_CACHE_HOME/pgask/models (~/.cache/p
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "model cache directory (default $XDG_CACHE_HOME/pgask/models)")
+	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "model cache directory (default $PGASK_MODEL_CACHE_DIR, else $XDG_CACHE_HOME/pgask/models; serve's model.cache-dir)")
 	cmd.Flags().BoolVar(&list, "list", false, "list the known model names")
 	return cmd
 }

@@ -291,11 +291,11 @@ func (h *Handler) remember(s *proxy.Session, text, sql string) {
 
 // translate reads the schema and translates one question.
 func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, ev *Event, ex *explainer) (string, error) {
+	if s.TxStatus() == 'E' { // as PostgreSQL: an aborted transaction ignores every command
+		return "", pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
+	}
 	if h.opts.Unavailable != nil {
 		return "", h.opts.Unavailable
-	}
-	if s.TxStatus() == 'E' {
-		return "", pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
 	}
 	if err := h.checkQuestion(question); err != nil {
 		return "", err
@@ -471,6 +471,7 @@ func toPgError(err error) *pgconn.PgError {
 		case translate.ErrQueueFull:
 			code = codeQueueFull
 		case translate.ErrInvalidSQL:
+			code = "42601" // syntax_error: the parser refused it, or no SQL came out
 			if errors.As(err, &pe) {
 				code = pe.Code
 			}

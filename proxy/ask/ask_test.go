@@ -378,6 +378,17 @@ func TestUnavailableEngineKeepsPassThrough(t *testing.T) {
 	if err := conn.QueryRow(context.Background(), "select count(*) from customers").Scan(&n); err != nil || n != 200 {
 		t.Fatalf("pass-through: %d %v", n, err)
 	}
+	// In an aborted transaction block every command gets 25P02 first, ASK included.
+	ctx := context.Background()
+	for _, sql := range []string{"BEGIN", "SELECT 1/0", "ASK how many customers"} {
+		_, err = conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+	}
+	if !errors.As(err, &pe) || pe.Code != "25P02" {
+		t.Fatalf("ASK in an aborted transaction without a model: want 25P02, got %v", err)
+	}
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestStatementTimeoutApplies(t *testing.T) {
