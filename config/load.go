@@ -48,7 +48,7 @@ var keys = []Key{
 	{"model.template", "template", "", "prompt template family (sqlcoder-7b-2, sqlcoder-34b, llama-3-sqlcoder-8b); empty = from the GGUF metadata"},
 	{"model.gpu-layers", "gpu-layers", 999, "layers offloaded to a GPU when one is present (0 = CPU only)"},
 	{"model.threads", "threads", 0, "CPU threads for generation (0 = cores-1, at least 1)"},
-	{"model.context-size", "context-size", 4096, "context window in tokens (0 = the model's own)"},
+	{"model.context-size", "context-size", 4096, "context window in tokens (0 = the model's training context, at most 4096)"},
 	{"model.parallel", "parallel", 1, "llama contexts generating at once"},
 	{"model.queue-depth", "queue-depth", 16, "ASKs waiting for the engine before new ones are refused (SQLSTATE 53400)"},
 	{"model.log-level", "model-log-level", "warn", "level at which llama.cpp's own log is passed to pgask's log"},

@@ -365,3 +365,17 @@ func TestStatsTraffic(t *testing.T) {
 			end.ClientMessages, st.ClientMessages+1, end.ServerMessages, st.ServerMessages)
 	}
 }
+
+// Sessions still open when the shutdown timeout ends are told, as PostgreSQL tells them.
+func TestShutdownTellsClients(t *testing.T) {
+	c := pgtest.Shared(t)
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}})
+	rc := dialRaw(t, addr)
+	rc.query("SELECT 1")
+	sctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(sctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: want deadline exceeded, got %v", err)
+	}
+	rc.expectFatal("57P01", "administrator command")
+}

@@ -290,9 +290,16 @@ func (s *Server) closeAll() {
 			sessions = append(sessions, sess)
 		}
 		s.mu.Unlock()
+		// As PostgreSQL's shutdown, each client learns why its session ends; in parallel, as
+		// a client that does not read holds its own write for up to final's deadline.
+		var wg sync.WaitGroup
 		for _, sess := range sessions {
-			sess.close()
+			wg.Go(func() {
+				sess.final("57P01", "terminating connection due to administrator command", "pgask is shutting down.")
+				sess.close()
+			})
 		}
+		wg.Wait()
 		s.baseCancel()
 	})
 }
