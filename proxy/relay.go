@@ -153,16 +153,20 @@ func (s *session) readClientIdle(idle time.Duration) error {
 	}
 }
 
-// queryText returns the SQL text of a Query or Parse body (possibly without its NUL).
+// queryText returns the SQL text of a Query or Parse body, without its NUL terminator.
 func queryText(typ byte, body []byte) []byte {
-	if typ == 'Q' {
+	if typ == 'P' {
+		_, rest, ok := cstring(body) // the statement name
+		if !ok {
+			return nil
+		}
+		body = rest
+	}
+	text, _, ok := cstring(body)
+	if !ok {
 		return body
 	}
-	_, rest, ok := cstring(body)
-	if !ok {
-		return nil
-	}
-	return rest
+	return text
 }
 
 // account updates the sync-point bookkeeping for one client message sent upstream.

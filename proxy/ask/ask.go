@@ -131,6 +131,9 @@ func (h *Handler) SessionClosed(s *proxy.Session) {
 // stops the rest, as PostgreSQL does.
 func (h *Handler) Query(ctx context.Context, s *proxy.Session, text string) error {
 	stmts, err := asksplit.Split(text)
+	if openASK(err) {
+		return pgError("42601", "unterminated parenthesised ASK: the question has no closing )", "", "Close the parenthesis after the question.")
+	}
 	if !hasASK(stmts) {
 		return proxy.ErrPassThrough // the prefilter's false positive (e.g. "ask" in a literal)
 	}
@@ -160,6 +163,12 @@ func (h *Handler) Query(ctx context.Context, s *proxy.Session, text string) erro
 		}
 	}
 	return flush()
+}
+
+// openASK reports a parenthesised ASK that the text never closes.
+func openASK(err error) bool {
+	var se *asksplit.SyntaxError
+	return errors.As(err, &se) && se.What == "parenthesised ASK"
 }
 
 func hasASK(stmts []asksplit.Statement) bool {
@@ -238,6 +247,9 @@ func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st 
 // the generated text.
 func (h *Handler) Parse(ctx context.Context, s *proxy.Session, name, text string) (string, error) {
 	stmts, err := asksplit.Split(text)
+	if openASK(err) {
+		return "", pgError("42601", "unterminated parenthesised ASK: the question has no closing )", "", "Close the parenthesis after the question.")
+	}
 	if !hasASK(stmts) {
 		return "", proxy.ErrPassThrough
 	}
@@ -296,6 +308,9 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 	}
 	if h.opts.Unavailable != nil {
 		return "", h.opts.Unavailable
+	}
+	if strings.TrimSpace(question) == "" {
+		return "", pgError("42601", "ASK needs a question", "", "Write the question after ASK, e.g. ASK how many orders were placed last week")
 	}
 	if err := h.checkQuestion(question); err != nil {
 		return "", err

@@ -496,3 +496,35 @@ func TestOtherSessionsNotDelayedByTranslation(t *testing.T) {
 		t.Fatal("cancelled ASK returned no error")
 	}
 }
+
+// Malformed ASK statements get pgask's own syntax error, never a model call or the server's
+// confusing "syntax error at or near ASK".
+func TestMalformedAsk(t *testing.T) {
+	e := setup(t, nil, nil)
+	conn := connect(t, e.url("postgres"))
+	ctx := context.Background()
+	for _, tt := range []struct{ sql, msg string }{
+		{"ASK", "ASK needs a question"},
+		{"ASK   ;", "ASK needs a question"},
+		{"EXPLAIN ASK", "ASK needs a question"},
+		{"SELECT count(*) FROM (ASK how many customers", "unterminated parenthesised ASK"},
+	} {
+		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeDescribeExec} {
+			_, err := conn.Exec(ctx, tt.sql, mode)
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "42601" || !strings.Contains(pe.Message, tt.msg) {
+				t.Errorf("%q (%v): want 42601 %q, got %v", tt.sql, mode, tt.msg, err)
+			}
+		}
+	}
+	e.engine.mu.Lock()
+	prompts := len(e.engine.prompts)
+	e.engine.mu.Unlock()
+	if prompts != 0 {
+		t.Errorf("the engine was called %d times", prompts)
+	}
+	var one int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("session after the errors: %v", err)
+	}
+}
