@@ -71,6 +71,7 @@ type AskConfig struct {
 	Grammar           string        `mapstructure:"grammar"`
 	MaxRepairs        int           `mapstructure:"max-repairs"`
 	MaxTokens         int           `mapstructure:"max-tokens"`
+	AllowFunctions    []string      `mapstructure:"allow-functions"`
 	MaxQuestionLength int           `mapstructure:"max-question-length"`
 	MaxResultRows     int           `mapstructure:"max-result-rows"`
 	SchemaBudget      int           `mapstructure:"schema-budget"`

@@ -160,6 +160,8 @@ func defaultText(v any) string {
 		return d.String()
 	case string:
 		return d
+	case []string:
+		return strings.Join(d, ",")
 	}
 	return fmt.Sprint(v)
 }
@@ -201,6 +203,12 @@ func yamlValue(v any) string {
 		return formatDuration(d)
 	case ByteSize:
 		return d.String()
+	case []string:
+		q := make([]string, len(d))
+		for i, e := range d {
+			q[i] = strconv.Quote(e)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
 	}
 	return fmt.Sprint(v)
 }

@@ -59,6 +59,7 @@ var keys = []Key{
 	{"audit.file", "audit-file", "", "audit log of every ASK as JSON lines (user, database, client, question, SQL, outcome, timings; never row data): a file path, stderr, or empty for none"},
 	{"ask.notice", "ask-notice", true, "send the generated SQL to the client as a NOTICE"},
 	{"ask.grammar", "ask-grammar", "schema", "grammar constraining generation: schema (a SELECT subset over the live schema's names), narrow (SELECT cols FROM table [WHERE …], for tiny test models) or off"},
+	{"ask.allow-functions", "ask-allow-functions", []string{}, "functions refused in generated SQL by default (pg_sleep, pg_read_file, dblink, set_config, nextval, pg_terminate_backend …) that are allowed anyway, comma-separated"},
 	{"ask.max-repairs", "ask-max-repairs", 2, "re-prompts with Postgres' error when the generated SQL fails EXPLAIN"},
 	{"ask.max-tokens", "ask-max-tokens", 400, "most tokens generated for one answer"},
 	{"ask.max-question-length", "ask-max-question-length", 2000, "longest ASK question in characters; longer ones get SQLSTATE 54000 before any work"},
@@ -90,6 +91,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 		case ByteSize:
 			v := d
 			fs.Var(sizeFlag{&v}, k.Flag, help)
+		case []string:
+			fs.StringSlice(k.Flag, d, help)
 		default:
 			panic(fmt.Sprintf("config: key %s has unsupported default type %T", k.Name, d))
 		}
@@ -125,13 +128,18 @@ func Load(path string, fs *pflag.FlagSet, getenv func(string) string) (*Config, 
 	if fs != nil {
 		for _, k := range keys {
 			if f := fs.Lookup(k.Flag); k.Flag != "" && f != nil && f.Changed {
-				v.Set(k.Name, f.Value.String())
+				if sv, ok := f.Value.(pflag.SliceValue); ok {
+					v.Set(k.Name, sv.GetSlice())
+				} else {
+					v.Set(k.Name, f.Value.String())
+				}
 			}
 		}
 	}
 	var c Config
 	if err := v.Unmarshal(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(), mapstructure.TextUnmarshallerHookFunc()))); err != nil {
+		mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","),
+		mapstructure.TextUnmarshallerHookFunc()))); err != nil {
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
 	c.OpenAI.APIKey = getenv("PGASK_OPENAI_API_KEY")

@@ -83,3 +83,19 @@ func TestLimitKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowFunctionsKey(t *testing.T) {
+	c, err := Load("", newFlags(t, "--upstream", "localhost:5432"), nil)
+	if err != nil || len(c.Ask.AllowFunctions) != 0 {
+		t.Fatalf("default: %v, %v", c.Ask.AllowFunctions, err)
+	}
+	c, err = Load("", newFlags(t, "--upstream", "localhost:5432"), envOf(map[string]string{"PGASK_ASK_ALLOW_FUNCTIONS": "pg_sleep,nextval"}))
+	if err != nil || strings.Join(c.Ask.AllowFunctions, "|") != "pg_sleep|nextval" {
+		t.Fatalf("env: %q, %v", c.Ask.AllowFunctions, err)
+	}
+	c, err = Load("", newFlags(t, "--upstream", "localhost:5432", "--ask-allow-functions", "set_config", "--ask-allow-functions", "lo_get"),
+		envOf(map[string]string{"PGASK_ASK_ALLOW_FUNCTIONS": "pg_sleep"}))
+	if err != nil || strings.Join(c.Ask.AllowFunctions, "|") != "set_config|lo_get" {
+		t.Fatalf("flag over env: %q, %v", c.Ask.AllowFunctions, err)
+	}
+}

@@ -75,12 +75,13 @@ func buildPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, pr
 	}
 	grammar := map[string]translate.GrammarMode{"schema": translate.GrammarFull, "narrow": translate.GrammarNarrow, "off": translate.GrammarOff}[cfg.Ask.Grammar]
 	tr, err := translate.New(engine, translate.Options{
-		Template:   tmpl,
-		Model:      modelID,
-		Grammar:    grammar,
-		MaxTokens:  cfg.Ask.MaxTokens,
-		MaxRepairs: cfg.Ask.MaxRepairs,
-		Timeout:    cfg.Ask.GenerationTimeout,
+		Template:       tmpl,
+		Model:          modelID,
+		Grammar:        grammar,
+		MaxTokens:      cfg.Ask.MaxTokens,
+		MaxRepairs:     cfg.Ask.MaxRepairs,
+		Timeout:        cfg.Ask.GenerationTimeout,
+		AllowFunctions: allowFunctions(cfg.Ask.AllowFunctions),
 	}, log)
 	if err != nil {
 		p.Close()
@@ -183,6 +184,17 @@ func unavailable(cfg *config.Config, err error) *ask.UnavailableError {
 		Reason: fmt.Sprintf("model %q could not be loaded: %v", ref, firstLine(err.Error())),
 		Hint:   hint,
 	}
+}
+
+// allowFunctions normalises ask.allow-functions: trimmed, lower case, empty entries dropped.
+func allowFunctions(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if n = strings.ToLower(strings.TrimSpace(n)); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func firstLine(s string) string {
