@@ -49,11 +49,10 @@ type Cluster struct {
 	BinDir  string
 	Version int // major version
 
-	opts     Options
-	cred     *syscall.Credential
-	mu       sync.Mutex
-	stopped  bool
-	startErr error
+	opts    Options
+	cred    *syscall.Credential
+	mu      sync.Mutex
+	stopped bool
 }
 
 // FindBinDir returns the directory holding initdb and postgres: $PGASK_PG_BIN if set, else the
