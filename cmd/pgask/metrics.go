@@ -144,12 +144,18 @@ func (m *metrics) observe(ev ask.Event) {
 }
 
 // handler serves /metrics, /healthz (the process is up) and /readyz (the upstream accepts TCP
-// connections and ASK can be answered).
-func (m *metrics) handler(upstreamAddr string, p *pipeline) http.Handler {
+// connections and ASK can be answered). pipe returns nil while the pipeline is being built
+// (model download or load): /readyz then says pgask is starting.
+func (m *metrics) handler(upstreamAddr string, pipe func() *pipeline) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		p := pipe()
+		if p == nil {
+			http.Error(w, "starting: the model is being downloaded or loaded", http.StatusServiceUnavailable)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		var d net.Dialer
@@ -159,7 +165,7 @@ func (m *metrics) handler(upstreamAddr string, p *pipeline) http.Handler {
 			return
 		}
 		c.Close()
-		if p != nil && p.unavailable != nil {
+		if p.unavailable != nil {
 			http.Error(w, p.unavailable.Error(), http.StatusServiceUnavailable)
 			return
 		}

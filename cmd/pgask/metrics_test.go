@@ -61,7 +61,7 @@ func TestMetricsAndProbes(t *testing.T) {
 	}
 	go func() { _ = srv.Serve(ctx, l) }()
 	defer srv.Close()
-	hs := httptest.NewServer(p.metrics.handler(c.Addr(), p))
+	hs := httptest.NewServer(p.metrics.handler(c.Addr(), func() *pipeline { return p }))
 	defer hs.Close()
 
 	if code, body := get(t, hs.URL+"/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
@@ -99,7 +99,7 @@ func TestMetricsWithModel(t *testing.T) {
 	}
 	addr, p := startServePipeline(t, "--upstream", c.Addr(), "--model", model, "--template", "sqlcoder-7b-2",
 		"--ask-grammar", "narrow", "--ask-max-tokens", "48", "--threads", "1", "--context-size", "2048", "--ask-max-repairs", "3")
-	hs := httptest.NewServer(p.metrics.handler(c.Addr(), p))
+	hs := httptest.NewServer(p.metrics.handler(c.Addr(), func() *pipeline { return p }))
 	defer hs.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -90,25 +91,65 @@ func serve(cmd *cobra.Command, cfg *config.Config) error {
 		return err
 	}
 	ctx := cmd.Context()
-	srv, p, err := newServer(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	defer srv.Close()
+	// The metrics listener comes up first, so that /healthz answers and /readyz says "starting"
+	// while a model downloads or loads (minutes for a first download): a liveness probe must
+	// not kill pgask for it.
+	var live atomic.Pointer[running]
+	m := newMetrics(func() proxy.Stats {
+		if r := live.Load(); r != nil {
+			return r.srv.Stats()
+		}
+		return proxy.Stats{}
+	})
 	if cfg.MetricsListen != "" {
 		ml, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
 			return fmt.Errorf("metrics-listen: %w", err)
 		}
 		up, _ := proxy.ParseUpstream(cfg.Upstream)
-		go serveMetrics(ctx, ml, p.metrics.handler(up.Addr, p), log)
+		go serveMetrics(ctx, ml, m.handler(up.Addr, func() *pipeline {
+			if r := live.Load(); r != nil {
+				return r.p
+			}
+			return nil
+		}), log)
 	}
+	srv, p, err := newServerWith(ctx, cfg, log, m)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	defer srv.Close()
+	live.Store(&running{srv: srv, p: p})
 	return srv.ListenAndServe(ctx)
 }
 
-// newServer builds the proxy and its ASK pipeline from the configuration.
+// running is what the metrics listener reads once the proxy is built.
+type running struct {
+	srv *proxy.Server
+	p   *pipeline
+}
+
+// newServer builds the proxy and its ASK pipeline from the configuration, with metrics of its
+// own (p.metrics).
 func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*proxy.Server, *pipeline, error) {
+	var srv atomic.Pointer[proxy.Server]
+	m := newMetrics(func() proxy.Stats {
+		if s := srv.Load(); s != nil {
+			return s.Stats()
+		}
+		return proxy.Stats{}
+	})
+	s, p, err := newServerWith(ctx, cfg, log, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv.Store(s)
+	return s, p, nil
+}
+
+// newServerWith builds the proxy and its ASK pipeline, recording into m.
+func newServerWith(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics) (*proxy.Server, *pipeline, error) {
 	opts, err := proxyOptions(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -120,13 +161,6 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*prox
 	if err != nil {
 		return nil, nil, err
 	}
-	var srv *proxy.Server // set below, before anything can scrape the metrics
-	m := newMetrics(func() proxy.Stats {
-		if srv == nil {
-			return proxy.Stats{}
-		}
-		return srv.Stats()
-	})
 	observers := func(ev ask.Event) {
 		m.observe(ev)
 		if observe != nil {
@@ -145,7 +179,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*prox
 	p.metrics = m
 	p.closers = append([]io.Closer{closeAudit}, p.closers...)
 	opts.Interceptor = p.handler
-	srv, err = proxy.New(opts)
+	srv, err := proxy.New(opts)
 	if err != nil {
 		p.Close()
 		return nil, nil, fmt.Errorf("start proxy: %w", err)

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgask/pgask/internal/pgcluster"
+	"github.com/pgask/pgask/internal/pgtest"
 )
 
 // TestMain lets the test binary stand in for the pgask binary: with PGASK_TEST_MAIN set it runs
@@ -31,12 +36,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// SIGTERM drains: the listener closes, an open session keeps working until its client leaves,
-// then the process exits 0.
-func TestSIGTERMDrains(t *testing.T) {
-	c, db := shopCluster(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "serve", "--listen", "127.0.0.1:0", "--upstream", c.Addr(),
-		"--model", filepath.Join(t.TempDir(), "none.gguf"), "--model-download=false", "--shutdown-timeout", "2m", "--log-level", "info")
+// startMain runs the test binary as pgask with args; lines carries its stderr, line by line.
+func startMain(t *testing.T, args ...string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
 	cmd.Env = append(os.Environ(), "PGASK_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -45,8 +48,8 @@ func TestSIGTERMDrains(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := make(chan string, 100)
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := make(chan string, 1000)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -54,22 +57,38 @@ func TestSIGTERMDrains(t *testing.T) {
 		}
 		close(lines)
 	}()
-	addr := ""
-	deadline := time.After(time.Minute)
-	for addr == "" {
+	return cmd, lines
+}
+
+// waitLog waits for a log line containing msg and returns the value of its attribute attr.
+func waitLog(t *testing.T, lines <-chan string, msg, attr string) string {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatal("pgask exited before listening")
+				t.Fatalf("pgask exited before logging %q", msg)
 			}
-			if strings.Contains(l, "proxy listening") {
-				_, rest, _ := strings.Cut(l, "addr=")
-				addr, _, _ = strings.Cut(rest, " ")
+			if strings.Contains(l, msg) {
+				_, rest, _ := strings.Cut(l, attr+"=")
+				v, _, _ := strings.Cut(rest, " ")
+				return v
 			}
 		case <-deadline:
-			t.Fatal("pgask did not start listening")
+			t.Fatalf("pgask did not log %q", msg)
 		}
 	}
+}
+
+// SIGTERM drains: the listener closes, an open session keeps working until its client leaves,
+// then the process exits 0.
+func TestSIGTERMDrains(t *testing.T) {
+	c, db := shopCluster(t)
+	cmd, lines := startMain(t, "serve", "--listen", "127.0.0.1:0", "--upstream", c.Addr(),
+		"--model", filepath.Join(t.TempDir(), "none.gguf"), "--model-download=false", "--shutdown-timeout", "2m", "--log-level", "info")
+	addr := waitLog(t, lines, "proxy listening", "addr")
+	deadline := time.After(time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	url := fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", addr, db)
@@ -124,5 +143,42 @@ func TestSIGTERMDrains(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("pgask did not exit after the last session ended")
+	}
+}
+
+// The metrics listener is up while the model downloads: /healthz answers, /readyz says pgask is
+// starting; once the (here unusable) model is in, /readyz gives the reason ASK is unavailable.
+func TestProbesDuringModelDownload(t *testing.T) {
+	c := pgtest.Start(t, pgcluster.Options{})
+	release := make(chan struct{})
+	model := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "2048")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(make([]byte, 1024))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = w.Write(make([]byte, 1024)) // not a GGUF: the load fails
+	}))
+	defer model.Close()
+	_, lines := startMain(t, "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--upstream", c.Addr(),
+		"--model", model.URL+"/tiny.gguf", "--model-cache-dir", t.TempDir(), "--log-level", "info")
+	maddr := waitLog(t, lines, "metrics listening", "addr")
+	if code, body := get(t, "http://"+maddr+"/healthz"); code != 200 {
+		t.Errorf("/healthz while downloading = %d %q", code, body)
+	}
+	if code, body := get(t, "http://"+maddr+"/readyz"); code != 503 || !strings.Contains(body, "starting") {
+		t.Errorf("/readyz while downloading = %d %q, want 503 starting", code, body)
+	}
+	close(release)
+	waitLog(t, lines, "proxy listening", "addr")
+	if code, body := get(t, "http://"+maddr+"/readyz"); code != 503 || !strings.Contains(body, "could not be loaded") {
+		t.Errorf("/readyz with an unusable model = %d %q", code, body)
+	}
+	if code, body := get(t, "http://"+maddr+"/metrics"); code != 200 || !strings.Contains(body, "pgask_client_connections 0") {
+		t.Errorf("/metrics = %d, lacks pgask_client_connections 0", code)
 	}
 }
