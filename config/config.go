@@ -189,7 +189,7 @@ func validateUpstream(s string) error {
 			return fmt.Errorf("%q has no host", s)
 		}
 		mode := u.Query().Get("sslmode")
-		if mode != "" && !oneOf(mode, "disable", "allow", "prefer", "require", "verify-ca", "verify-full") {
+		if mode != "" && !oneOf(mode, "disable", "prefer", "require", "verify-ca", "verify-full") {
 			return fmt.Errorf("sslmode %q: want disable, prefer, require, verify-ca or verify-full", mode)
 		}
 		if (mode == "verify-ca" || mode == "verify-full") && u.Query().Get("sslrootcert") == "" {

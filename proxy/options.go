@@ -106,10 +106,14 @@ func ParseUpstream(s string) (Upstream, error) {
 			up.TLSMode = val
 		case "sslrootcert":
 			up.RootCert = val
-		case "sslsni", "servername":
+		case "servername": // pgask's own: the name verify-full checks and SNI sends
 			up.ServerName = val
+		case "sslsni": // libpq's switch; pgask always sends SNI for a host name
+			if val != "1" {
+				return Upstream{}, fmt.Errorf("upstream %q: sslsni=%s is not supported (pgask always sends SNI for a host name)", s, val)
+			}
 		default:
-			return Upstream{}, fmt.Errorf("upstream %q: unsupported parameter %q (supported: sslmode, sslrootcert)", s, k)
+			return Upstream{}, fmt.Errorf("upstream %q: unsupported parameter %q (supported: sslmode, sslrootcert, servername, sslsni=1)", s, k)
 		}
 	}
 	if err := up.validate(); err != nil {

@@ -222,6 +222,10 @@ func TestParseUpstream(t *testing.T) {
 		{in: "postgres://db/?sslmode=bogus", err: "sslmode"},
 		{in: "postgres://db/?application_name=x", err: "application_name"},
 		{in: "mysql://db", err: "scheme"},
+		{in: "postgres://10.0.0.5/?sslmode=verify-full&servername=db.internal", want: Upstream{Addr: "10.0.0.5:5432", TLSMode: "verify-full", ServerName: "db.internal"}},
+		{in: "postgres://db/?sslsni=1", want: Upstream{Addr: "db:5432", TLSMode: "prefer"}},
+		{in: "postgres://db/?sslsni=0", err: "sslsni=0"},
+		{in: "postgres://db/?sslmode=allow", err: "sslmode"},
 	} {
 		got, err := ParseUpstream(tc.in)
 		if tc.err != "" {
