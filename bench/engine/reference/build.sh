@@ -8,6 +8,7 @@
 #
 #   bench/engine/reference/build.sh             # OUT=/tmp/llref; needs cmake, g++ (apt-get install -y cmake)
 #   VARIANTS=pool bench/engine/reference/build.sh
+#   VARIANTS=pool SUFFIX=-pic EXTRA_CMAKE=-DCMAKE_POSITION_INDEPENDENT_CODE=ON build.sh   # $OUT/pool-pic
 #
 # The module directory is read-only, so its tree (ggml + llama.cpp only) is copied to $OUT/src.
 set -euo pipefail
@@ -29,11 +30,11 @@ for v in ${VARIANTS:-omp pool}; do
     pool) omp=OFF ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
   esac
-  cmake -S "$here" -B "$OUT/$v" -DOLLAMA_SRC="$OUT/src" \
+  cmake -S "$here" -B "$OUT/$v${SUFFIX:-}" ${EXTRA_CMAKE:-} -DOLLAMA_SRC="$OUT/src" \
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
     -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
     -DGGML_OPENMP=$omp -DBUILD_SHARED_LIBS=OFF -DGGML_BACKEND_DL=OFF \
     -DLLAMA_EXTRA_FLAGS="$ARCH_FLAGS"
-  cmake --build "$OUT/$v" --target refbench -j "${JOBS:-2}"
-  echo "built $OUT/$v/refbench"
+  cmake --build "$OUT/$v${SUFFIX:-}" --target refbench -j "${JOBS:-2}"
+  echo "built $OUT/$v${SUFFIX:-}/refbench"
 done
