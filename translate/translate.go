@@ -280,7 +280,7 @@ func (t *Translator) translate(ctx context.Context, start time.Time, key, fp, qu
 func (t *Translator) engineError(ctx context.Context, attempts int, err error) error {
 	switch {
 	case errors.Is(err, ErrQueueFull):
-		return newError(ErrQueueFull, attempts, "", nil, "") // the engine's own words would repeat the kind
+		return newError(ErrQueueFull, attempts, "", err, "")
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return newError(ErrTimeout, attempts, "", err, "")
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
