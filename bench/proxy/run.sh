@@ -6,7 +6,8 @@
 #   bench/proxy/run.sh            # ROUNDS=3 DURATION=5 SCALE=10 CLIENTS=8 JOBS=2
 # Environment: ROUNDS, DURATION (s per run), SCALE, CLIENTS, JOBS, MODES ("simple extended
 # prepared"), PROFILE=1 (write a CPU profile of pgask's relay to bench/out/relay.pprof),
-# RELAY_P1=1 (also run a second relay with GOMAXPROCS=1, target "pgask-p1").
+# RELAY_P1=1 (also run a second relay with GOMAXPROCS=1, target "pgask-p1"), NAIVE=1 (also run
+# two io.Copy goroutines per connection, target "naive": the floor of a Go relay).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -26,7 +27,7 @@ PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$PGBOUNCER" ] || { echo "pgbouncer not found (apt-get install -y pgbouncer)" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port); P1_PORT=$(free_port)
+PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port); P1_PORT=$(free_port); NAIVE_PORT=$(free_port)
 
 TMP=$(mktemp -d /tmp/pgask-bench.XXXXXX)
 chmod 755 "$TMP"
@@ -93,12 +94,19 @@ if [ "${RELAY_P1:-0}" = 1 ]; then
   TARGETS="$TARGETS pgask-p1"
 fi
 
-for port in "$BOUNCER_PORT" "$PGASK_PORT" $([ "${RELAY_P1:-0}" = 1 ] && echo "$P1_PORT"); do
+if [ "${NAIVE:-0}" = 1 ]; then
+  "$TMP/relay" -naive -listen "127.0.0.1:$NAIVE_PORT" -upstream "127.0.0.1:$PGPORT" &
+  PIDS+=($!)
+  PROC[naive]=$!
+  TARGETS="$TARGETS naive"
+fi
+
+for port in "$BOUNCER_PORT" "$PGASK_PORT" $([ "${RELAY_P1:-0}" = 1 ] && echo "$P1_PORT") $([ "${NAIVE:-0}" = 1 ] && echo "$NAIVE_PORT"); do
   for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d bench -U postgres && break; sleep 0.1; done
 done
 
 PROC[pgbouncer]=$(pgrep -f "pgbouncer $TMP/pgbouncer.ini" | tail -1)
-declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT [pgask-p1]=$P1_PORT)
+declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT [pgask-p1]=$P1_PORT [naive]=$NAIVE_PORT)
 
 cputicks() { # utime+stime of a process, in clock ticks (0 for direct)
   [ -n "${PROC[$1]:-}" ] && awk '{print $14+$15}' "/proc/${PROC[$1]}/stat" || echo 0
@@ -142,9 +150,12 @@ for m in modes:
     d, b, a = (st.median(tps[m, t]) for t in ("direct", "pgbouncer", "pgask"))
     ld, lb, la = (st.median(lat[m, t]) for t in ("direct", "pgbouncer", "pgask"))
     extra = ""
+    if any(r[2] == "naive" for r in rows):
+        an, lan = st.median(tps[m, "naive"]), st.median(lat[m, "naive"])
+        extra += f"   [naive io.Copy: {an:.0f} tps, ratio {an/d:.2f}, {lan-ld:+.1f} µs, {st.median(cpu[m, 'naive']):.1f} µs CPU/tx]"
     if p1:
         a1, la1 = st.median(tps[m, "pgask-p1"]), st.median(lat[m, "pgask-p1"])
-        extra = f"   [GOMAXPROCS=1: {a1:.0f} tps, ratio {a1/d:.2f}, {la1-ld:+.1f} µs, {st.median(cpu[m, 'pgask-p1']):.1f} µs CPU/tx]"
+        extra += f"   [GOMAXPROCS=1: {a1:.0f} tps, ratio {a1/d:.2f}, {la1-ld:+.1f} µs, {st.median(cpu[m, 'pgask-p1']):.1f} µs CPU/tx]"
     cb, ca = st.median(cpu[m, "pgbouncer"]), st.median(cpu[m, "pgask"])
     print(f"{m:9} {d:9.0f} {b:9.0f} {b/d:6.2f} {a:9.0f} {a/d:6.2f} | {ld:10.1f} {lb-ld:+10.1f} {la-ld:+8.1f} | {cb:9.1f} {ca:9.1f}{extra}")
 PY
