@@ -12,8 +12,19 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The first SIGTERM or SIGINT starts a graceful shutdown; a second one ends the process at
+	// once, as operators expect of a second Ctrl-C.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintf(os.Stderr, "pgask: second %v during shutdown: exiting now\n", s)
+		os.Exit(1)
+	}()
 	err := newRootCmd().ExecuteContext(ctx)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "pgask:", err)

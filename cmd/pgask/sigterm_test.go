@@ -182,3 +182,39 @@ func TestProbesDuringModelDownload(t *testing.T) {
 		t.Errorf("/metrics = %d, lacks pgask_client_connections 0", code)
 	}
 }
+
+// A second SIGTERM during the drain ends pgask at once.
+func TestSecondSIGTERMForces(t *testing.T) {
+	c, db := shopCluster(t)
+	cmd, lines := startMain(t, "serve", "--listen", "127.0.0.1:0", "--upstream", c.Addr(),
+		"--model", filepath.Join(t.TempDir(), "none.gguf"), "--model-download=false", "--shutdown-timeout", "10m", "--log-level", "info")
+	addr := waitLog(t, lines, "proxy listening", "addr")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", addr, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, lines, "waiting for sessions", "sessions")
+	done := make(chan error, 1)
+	go func() {
+		for range lines {
+		}
+	}()
+	go func() { done <- cmd.Wait() }()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("pgask exited 0 on a forced stop, want death by the signal")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a second SIGTERM did not end pgask")
+	}
+}
