@@ -248,7 +248,8 @@ func TestUpstreamRestartWithOpenSessions(t *testing.T) {
 // others connect and query meanwhile, and the slow ones are closed at startup-timeout.
 func TestSlowClientsDoNotBlockOthers(t *testing.T) {
 	c := pgtest.Shared(t)
-	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, StartupTimeout: 3 * time.Second})
+	// Long enough that the normal client below finishes well inside it on a loaded CI machine.
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, StartupTimeout: 8 * time.Second})
 	const slow = 30
 	var slowConns []net.Conn
 	for range slow {
@@ -295,11 +296,19 @@ func TestSlowClientsDoNotBlockOthers(t *testing.T) {
 
 func TestIdleTimeout(t *testing.T) {
 	c := pgtest.Shared(t)
-	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, IdleTimeout: 700 * time.Millisecond})
-	idle := dialRaw(t, addr)
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, IdleTimeout: 1500 * time.Millisecond})
 	busy := dialRaw(t, addr)
 	// A query that runs longer than the timeout is not idleness.
-	busy.query("SELECT pg_sleep(2)")
+	busy.fe.Send(&pgproto3.Query{String: "SELECT pg_sleep(3)"})
+	busy.flush()
+	idle := dialRaw(t, addr)
+	busy.until(func(m pgproto3.BackendMessage) bool {
+		if e, ok := m.(*pgproto3.ErrorResponse); ok {
+			t.Fatalf("a session with a query running was treated as idle: %s %s", e.Code, e.Message)
+		}
+		_, z := m.(*pgproto3.ReadyForQuery)
+		return z
+	})
 	idle.expectFatal("57P05", "idle-session timeout")
 	busy.expectFatal("57P05", "idle-session timeout")
 	waitFor(t, func() bool { return srv.Sessions() == 0 })

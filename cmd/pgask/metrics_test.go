@@ -166,7 +166,7 @@ func TestLimitsFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := startServe(t, "--upstream", c.Addr(), "--model", model, "--template", "sqlcoder-7b-2", "--ask-grammar", "narrow",
-		"--threads", "1", "--context-size", "2048", "--ask-max-question-length", "20", "--max-message-size", "2kB", "--idle-timeout", "1s")
+		"--threads", "1", "--context-size", "2048", "--ask-max-question-length", "20", "--max-message-size", "2kB", "--idle-timeout", "3s")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	url := "postgres://postgres@" + addr + "/" + db + "?sslmode=disable"
@@ -195,7 +195,7 @@ func TestLimitsFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close(ctx)
-	time.Sleep(3 * time.Second) // longer than idle-timeout: the proxy closes the session
+	time.Sleep(6 * time.Second) // longer than idle-timeout: the proxy closes the session
 	if _, err := idle.Exec(ctx, "SELECT 1"); err == nil {
 		t.Error("a session idle for longer than idle-timeout still works")
 	}
