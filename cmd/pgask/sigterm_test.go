@@ -81,14 +81,20 @@ func waitLog(t *testing.T, lines <-chan string, msg, attr string) string {
 	}
 }
 
+// startServeNoModel runs pgask serve (no model: ASK unavailable, everything else relayed) in
+// front of c with the given shutdown timeout and returns it with its stderr and address.
+func startServeNoModel(t *testing.T, c *pgcluster.Cluster, shutdown string) (*exec.Cmd, <-chan string, string) {
+	t.Helper()
+	cmd, lines := startMain(t, "serve", "--listen", "127.0.0.1:0", "--upstream", c.Addr(),
+		"--model", filepath.Join(t.TempDir(), "none.gguf"), "--model-download=false", "--shutdown-timeout", shutdown, "--log-level", "info")
+	return cmd, lines, waitLog(t, lines, "proxy listening", "addr")
+}
+
 // SIGTERM drains: the listener closes, an open session keeps working until its client leaves,
 // then the process exits 0.
 func TestSIGTERMDrains(t *testing.T) {
 	c, db := shopCluster(t)
-	cmd, lines := startMain(t, "serve", "--listen", "127.0.0.1:0", "--upstream", c.Addr(),
-		"--model", filepath.Join(t.TempDir(), "none.gguf"), "--model-download=false", "--shutdown-timeout", "2m", "--log-level", "info")
-	addr := waitLog(t, lines, "proxy listening", "addr")
-	deadline := time.After(time.Minute)
+	cmd, lines, addr := startServeNoModel(t, c, "2m")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	url := fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", addr, db)
@@ -103,17 +109,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait until pgask says it is draining, then check both halves of a drain.
-	for draining := false; !draining; {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatal("pgask exited while a session was open")
-			}
-			draining = strings.Contains(l, "waiting for sessions")
-		case <-deadline:
-			t.Fatal("pgask did not start draining")
-		}
-	}
+	waitLog(t, lines, "waiting for sessions", "sessions")
 	if c2, err := pgx.Connect(ctx, url); err == nil {
 		c2.Close(ctx)
 		t.Error("a new connection was accepted while draining")
@@ -186,9 +182,7 @@ func TestProbesDuringModelDownload(t *testing.T) {
 // A second SIGTERM during the drain ends pgask at once.
 func TestSecondSIGTERMForces(t *testing.T) {
 	c, db := shopCluster(t)
-	cmd, lines := startMain(t, "serve", "--listen", "127.0.0.1:0", "--upstream", c.Addr(),
-		"--model", filepath.Join(t.TempDir(), "none.gguf"), "--model-download=false", "--shutdown-timeout", "10m", "--log-level", "info")
-	addr := waitLog(t, lines, "proxy listening", "addr")
+	cmd, lines, addr := startServeNoModel(t, c, "10m")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", addr, db))

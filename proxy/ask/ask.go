@@ -131,8 +131,8 @@ func (h *Handler) SessionClosed(s *proxy.Session) {
 // stops the rest, as PostgreSQL does.
 func (h *Handler) Query(ctx context.Context, s *proxy.Session, text string) error {
 	stmts, err := asksplit.Split(text)
-	if openASK(err) {
-		return pgError("42601", "unterminated parenthesised ASK: the question has no closing )", "", "Close the parenthesis after the question.")
+	if err := openASK(err); err != nil {
+		return err
 	}
 	if !hasASK(stmts) {
 		return proxy.ErrPassThrough // the prefilter's false positive (e.g. "ask" in a literal)
@@ -165,10 +165,14 @@ func (h *Handler) Query(ctx context.Context, s *proxy.Session, text string) erro
 	return flush()
 }
 
-// openASK reports a parenthesised ASK that the text never closes.
-func openASK(err error) bool {
+// openASK turns Split's error for a parenthesised ASK that the text never closes into the
+// client's syntax error; any other error gives nil.
+func openASK(err error) error {
 	var se *asksplit.SyntaxError
-	return errors.As(err, &se) && se.What == "parenthesised ASK"
+	if !errors.As(err, &se) || se.What != "parenthesised ASK" {
+		return nil
+	}
+	return pgError("42601", "unterminated parenthesised ASK: the question has no closing )", "", "Close the parenthesis after the question.")
 }
 
 func hasASK(stmts []asksplit.Statement) bool {
@@ -247,8 +251,8 @@ func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st 
 // the generated text.
 func (h *Handler) Parse(ctx context.Context, s *proxy.Session, name, text string) (string, error) {
 	stmts, err := asksplit.Split(text)
-	if openASK(err) {
-		return "", pgError("42601", "unterminated parenthesised ASK: the question has no closing )", "", "Close the parenthesis after the question.")
+	if err := openASK(err); err != nil {
+		return "", err
 	}
 	if !hasASK(stmts) {
 		return "", proxy.ErrPassThrough
