@@ -2,10 +2,8 @@ package proxy
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -238,29 +236,9 @@ func countZ(want []string) int {
 // until zs ReadyForQuery messages arrived.
 func runXproto(t *testing.T, addr string, msgs []pgproto3.FrontendMessage, zs int) []string {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(time.Minute))
-	fe := pgproto3.NewFrontend(nc, nc)
-	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "postgres", "database": "postgres"}})
-	if err := fe.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		m, err := fe.Receive()
-		if err != nil {
-			t.Fatalf("startup: %v", err)
-		}
-		if _, ok := m.(*pgproto3.ReadyForQuery); ok {
-			break
-		}
-		if e, ok := m.(*pgproto3.ErrorResponse); ok {
-			t.Fatalf("startup: %s", e.Message)
-		}
-	}
+	rc := dialRaw(t, addr)
+	defer rc.nc.Close()
+	fe := rc.fe
 	for _, m := range msgs {
 		fe.Send(m)
 	}
