@@ -5,24 +5,10 @@
 set -euo pipefail
 SESSIONS=${SESSIONS:-100}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PGBIN=${PGASK_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-[ -x "$PGBIN/initdb" ] || { echo "no PostgreSQL binaries (set PGASK_PG_BIN)" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$ROOT/bench/pg.sh"
 PGPORT=$(free_port); PORT=$(free_port)
-TMP=$(mktemp -d /tmp/pgask-rss.XXXXXX); chmod 755 "$TMP"
-AS=()
-if [ "$(id -u)" = 0 ]; then chown postgres: "$TMP"; AS=(runuser -u postgres --); fi
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "${AS[@]}" "$PGBIN/pg_ctl" -D "$TMP/data" -m immediate -w stop >/dev/null 2>&1 || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-"${AS[@]}" "$PGBIN/initdb" -D "$TMP/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >/dev/null
-printf "listen_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nmax_connections = %d\n" "$TMP" $((SESSIONS + 20)) >>"$TMP/data/postgresql.conf"
-"${AS[@]}" "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/pg.log" -o "-p $PGPORT" -w start >/dev/null
+pg_setup pgask-rss
+pg_start "$PGPORT" "max_connections = $((SESSIONS + 20))"
 
 make -C "$ROOT" -s build
 "$ROOT/bin/pgask" serve --listen "127.0.0.1:$PORT" --upstream "127.0.0.1:$PGPORT" --model "$TMP/none.gguf" \

@@ -20,40 +20,19 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT="$ROOT/bench/out"
 mkdir -p "$OUT"
 
-PGBIN=${PGASK_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-[ -x "$PGBIN/initdb" ] || { echo "no PostgreSQL binaries (set PGASK_PG_BIN)" >&2; exit 1; }
+source "$ROOT/bench/pg.sh"
 PGBENCH=$(command -v pgbench || echo "$PGBIN/pgbench")
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$PGBOUNCER" ] || { echo "pgbouncer not found (apt-get install -y pgbouncer)" >&2; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port); P1_PORT=$(free_port); NAIVE_PORT=$(free_port)
-
-TMP=$(mktemp -d /tmp/pgask-bench.XXXXXX)
-chmod 755 "$TMP"
-AS=()
-if [ "$(id -u)" = 0 ]; then chown postgres: "$TMP"; AS=(runuser -u postgres --); fi
-
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "${AS[@]}" "$PGBIN/pg_ctl" -D "$TMP/data" -m immediate -w stop >/dev/null 2>&1 || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+pg_setup pgask-bench
 
 echo "== starting PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on $PGPORT"
-"${AS[@]}" "$PGBIN/initdb" -D "$TMP/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >/dev/null
-cat >>"$TMP/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$TMP'
-max_connections = 100
+pg_start "$PGPORT" "max_connections = 100
 shared_buffers = 128MB
 fsync = off
-synchronous_commit = off
-CONF
-"${AS[@]}" "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/pg.log" -o "-p $PGPORT" -w start >/dev/null
+synchronous_commit = off"
 "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres bench
 "$PGBENCH" -i -q -s "$SCALE" -h 127.0.0.1 -p "$PGPORT" -U postgres bench >/dev/null 2>&1
 
