@@ -13,8 +13,9 @@ import (
 // Engine generates a completion for a prompt. The in-process llama.cpp model and the
 // OpenAI-compatible HTTP client (translate/openai) both fit it, as do test fakes.
 //
-// An Engine that refuses work because its queue is full returns an error wrapping
-// ErrQueueFull; a generation stopped by ctx returns an error wrapping ctx.Err().
+// An Engine that refuses work because its queue is full returns an error marked with
+// QueueFull (errors.Is(err, ErrQueueFull)); a generation stopped by ctx returns an error
+// wrapping ctx.Err().
 type Engine interface {
 	Generate(ctx context.Context, req GenerateRequest) (GenerateResult, error)
 }

@@ -24,10 +24,20 @@ var (
 	ErrEngine = errors.New("model failure")
 	// ErrTimeout: the translation ran past its deadline.
 	ErrTimeout = errors.New("translation timed out")
-	// ErrQueueFull: the engine refused the request because too many are waiting. Engines wrap
-	// it in the errors they return; Translate passes it on inside an *Error.
+	// ErrQueueFull: the engine refused the request because too many are waiting. Engines mark
+	// their errors with QueueFull; Translate passes them on inside an *Error.
 	ErrQueueFull = errors.New("model queue full")
 )
+
+// QueueFull marks an engine's error as ErrQueueFull (errors.Is holds) while keeping the
+// engine's own words: the *Error that Translate returns names the kind itself, so wrapping
+// the sentinel with %w would say "model queue full" twice.
+func QueueFull(err error) error { return queueFullError{err} }
+
+type queueFullError struct{ error }
+
+func (e queueFullError) Is(target error) bool { return target == ErrQueueFull }
+func (e queueFullError) Unwrap() error        { return e.error }
 
 // Error is a failed translation.
 type Error struct {

@@ -204,20 +204,13 @@ func firstLine(s string) string {
 	return s
 }
 
-// queueFull marks the engine's queue-full error as translate.ErrQueueFull without repeating
-// the words: translate names the kind itself.
-type queueFull struct{ error }
-
-func (e queueFull) Is(target error) bool { return target == translate.ErrQueueFull }
-func (e queueFull) Unwrap() error        { return e.error }
-
 // llamaEngine adapts the in-process model to translate.Engine.
 type llamaEngine struct{ m *llama.Model }
 
 func (e llamaEngine) Generate(ctx context.Context, req translate.GenerateRequest) (translate.GenerateResult, error) {
 	r, err := e.m.Generate(ctx, llama.Request{Prompt: req.Prompt, Grammar: req.Grammar, MaxTokens: req.MaxTokens, Stop: req.Stop})
 	if errors.Is(err, llama.ErrQueueFull) {
-		err = queueFull{err}
+		err = translate.QueueFull(err)
 	}
 	return translate.GenerateResult{
 		Text:            r.Text,

@@ -13,8 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgask/pgask/config"
-	"github.com/pgask/pgask/translate"
-	"github.com/pgask/pgask/translate/llama"
 )
 
 // The 58P01 hint fits what model.path names: a known model can be pulled, a file must exist.
@@ -72,17 +70,5 @@ func TestAllowFunctions(t *testing.T) {
 		case tt.code != "" && (!errors.As(err, &pe) || pe.Code != tt.code || !strings.Contains(pe.Message, "pg_sleep")):
 			t.Errorf("default: want %s naming pg_sleep, got %v", tt.code, err)
 		}
-	}
-}
-
-// The llama engine's queue-full error is translate's kind without saying it twice.
-func TestQueueFullError(t *testing.T) {
-	err := error(queueFull{fmt.Errorf("generate: %w", llama.ErrQueueFull)})
-	if !errors.Is(err, translate.ErrQueueFull) || !errors.Is(err, llama.ErrQueueFull) {
-		t.Fatalf("errors.Is fails for %v", err)
-	}
-	msg := (&translate.Error{Kind: translate.ErrQueueFull, Err: err}).Error()
-	if strings.Count(msg, "queue full") != 2 || strings.Count(msg, "model queue full") != 1 {
-		t.Errorf("message %q: want translate's kind once and llama's words once", msg)
 	}
 }

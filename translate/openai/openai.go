@@ -105,7 +105,7 @@ type errorResponse struct {
 	Error json.RawMessage `json:"error"`
 }
 
-// Generate sends one completion request. A 429 or 503 answer wraps translate.ErrQueueFull; a
+// Generate sends one completion request. A 429 or 503 answer is marked translate.QueueFull; a
 // request that runs past Config.Timeout or ctx's deadline wraps context.DeadlineExceeded.
 func (e *Engine) Generate(ctx context.Context, req translate.GenerateRequest) (translate.GenerateResult, error) {
 	body := completionRequest{
@@ -160,7 +160,7 @@ func (e *Engine) Generate(ctx context.Context, req translate.GenerateRequest) (t
 		msg := errorMessage(data)
 		e.log.WarnContext(ctx, "openai completion failed", "status", resp.StatusCode, "message", msg)
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-			return translate.GenerateResult{}, fmt.Errorf("openai completion: HTTP %d: %s: %w", resp.StatusCode, msg, translate.ErrQueueFull)
+			return translate.GenerateResult{}, translate.QueueFull(fmt.Errorf("openai completion: HTTP %d: %s", resp.StatusCode, msg))
 		}
 		return translate.GenerateResult{}, fmt.Errorf("openai completion: HTTP %d: %s", resp.StatusCode, msg)
 	}
