@@ -123,10 +123,9 @@ func (s *session) startTLS(ctx context.Context, prefix []byte) error {
 	return nil
 }
 
-// fatal sends a FATAL ErrorResponse to the client and returns err for the log.
+// fatal sends a FATAL ErrorResponse to the client (session.final) and returns err for the log.
 func (s *session) fatal(err error, code, msg string) error {
-	b := appendErrorResponse(nil, "FATAL", code, msg, "")
-	_, _ = s.client.Write(b)
+	s.final(code, msg, "")
 	return &sqlstateError{code: code, err: err}
 }
 
