@@ -69,8 +69,19 @@ func (m *msgReader) compact(need int) {
 	}
 }
 
-// readMore reads once into free space (compacting first when the buffer is full).
-func (m *msgReader) readMore() error {
+// makeRoom prepares for a frame of need bytes at m.r, of which fewer are buffered: unread
+// bytes move to the front, and the buffer then grows by doubling as the frame's bytes arrive
+// (space), not to the frame's declared length at once, so that a peer cannot make pgask
+// allocate memory it does not send.
+func (m *msgReader) makeRoom(need int) {
+	if need > len(m.buf)-m.r {
+		m.compact(min(need, len(m.buf)))
+	}
+}
+
+// space returns the free space to read into, compacting first when the buffer is full and
+// dropping an oversized buffer once it is empty.
+func (m *msgReader) space() []byte {
 	if m.r == m.w {
 		m.r, m.w = 0, 0
 		if len(m.buf) > 4*bufSize {
@@ -82,7 +93,12 @@ func (m *msgReader) readMore() error {
 			m.compact(2 * len(m.buf))
 		}
 	}
-	n, err := m.rd.Read(m.buf[m.w:])
+	return m.buf[m.w:]
+}
+
+// readMore reads once into free space.
+func (m *msgReader) readMore() error {
+	n, err := m.rd.Read(m.space())
 	m.w += n
 	if n > 0 {
 		return nil

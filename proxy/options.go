@@ -40,6 +40,12 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// ShutdownTimeout is how long Serve lets sessions finish after its ctx ends. Default 30s.
 	ShutdownTimeout time.Duration
+	// RelayThreads is the number of OS threads that relay plain-TCP sessions with epoll, as
+	// PgBouncer does (Linux). A session is handed to the goroutine relay for good when it
+	// uses TLS, sends a statement that may be an ASK, or ends. 0 means 1; negative means
+	// none: every session is relayed by two goroutines of its own. Each thread keeps one of
+	// GOMAXPROCS; GOMAXPROCS is raised when it would leave none for the rest.
+	RelayThreads int
 	// Logger receives connect/disconnect at Debug and errors with the peer and SQLSTATE.
 	// nil discards.
 	Logger *slog.Logger

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +42,13 @@ func startProxy(t testing.TB, opts Options) (*Server, string) {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
+	}
+	if v := os.Getenv("PGASK_TEST_RELAY_THREADS"); v != "" && opts.RelayThreads == 0 {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("PGASK_TEST_RELAY_THREADS=%q: %v", v, err)
+		}
+		opts.RelayThreads = n // -1: the suite runs on the goroutine relay (make race)
 	}
 	srv, err := New(opts)
 	if err != nil {

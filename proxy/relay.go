@@ -28,8 +28,8 @@ import (
 func (s *session) clientToServer() error {
 	m := s.cr
 	ic := s.srv.opts.Interceptor
-	skip := 0
-	drop := false // the rest of the current frame is discarded (after a failed ASK Parse)
+	skip := s.resumed.skip[0] // a frame the event loop had begun to pass through
+	drop := false             // the rest of the current frame is discarded (after a failed ASK Parse)
 	var inject []byte
 	idle := s.srv.opts.IdleTimeout
 	for {
@@ -118,9 +118,7 @@ func (s *session) clientToServer() error {
 		if terminate {
 			return errTerminate
 		}
-		if needFull > len(m.buf)-m.r {
-			m.compact(needFull)
-		}
+		m.makeRoom(needFull)
 		if idle > 0 {
 			if err := s.readClientIdle(idle); err != nil {
 				return err
@@ -262,11 +260,10 @@ func (s *session) takeInjection(z int64) []byte {
 // the upstream closes.
 func (s *session) serverToClient() error {
 	m := s.ur
-	skip := 0
+	skip := s.resumed.skip[1]
 	skipOwn := false // the rest of the current frame goes to the own route's buffer
 	var skipRoute *ownRoute
-	var zRecv int64
-	errSinceZ := false
+	zRecv, errSinceZ := s.zRecv, s.errSinceZ // counted by the event loop before a hand-back
 	for {
 		seg := m.r
 		needFull := 0
@@ -389,9 +386,7 @@ func (s *session) serverToClient() error {
 			default:
 			}
 		}
-		if needFull > len(m.buf)-m.r {
-			m.compact(needFull)
-		}
+		m.makeRoom(needFull)
 		if err := m.readMore(); err != nil {
 			return err
 		}

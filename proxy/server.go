@@ -40,6 +40,10 @@ type Server struct {
 	baseCtx    context.Context
 	baseCancel context.CancelFunc
 	closeOnce  sync.Once
+
+	loopsOnce sync.Once
+	loops     []*eventLoop // started by the first session that can use one
+	loopNext  atomic.Uint32
 }
 
 // New checks opts and returns a Server ready to Serve.
@@ -55,6 +59,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxMessageSize == 0 || opts.MaxMessageSize > maxMessageLen {
 		opts.MaxMessageSize = maxMessageLen
+	}
+	if opts.RelayThreads == 0 {
+		opts.RelayThreads = 1
 	}
 	if opts.StartupTimeout <= 0 {
 		opts.StartupTimeout = 60 * time.Second
@@ -201,6 +208,31 @@ func (s *Server) removeSession(sess *session) {
 	if o, ok := s.opts.Interceptor.(SessionCloser); ok {
 		o.SessionClosed(&sess.handle)
 	}
+}
+
+// eventLoop returns the event loop for a new plain-TCP session (round robin), starting the
+// loops on first use; nil when sessions use the goroutine relay.
+func (s *Server) eventLoop() *eventLoop {
+	s.loopsOnce.Do(func() {
+		if s.opts.RelayThreads < 0 || s.baseCtx.Err() != nil {
+			return
+		}
+		loops, err := startLoops(s, s.opts.RelayThreads)
+		if err != nil {
+			s.log.Warn("relay threads not started: sessions use the goroutine relay", "err", err)
+			return
+		}
+		s.loops = loops
+		context.AfterFunc(s.baseCtx, func() {
+			for _, l := range loops {
+				l.stop()
+			}
+		})
+	})
+	if len(s.loops) == 0 {
+		return nil
+	}
+	return s.loops[int(s.loopNext.Add(1)%uint32(len(s.loops)))]
 }
 
 // acquire takes a connection slot; false when MaxConnections is reached.

@@ -64,6 +64,18 @@ type session struct {
 	injects  []injection
 	injCount atomic.Int32
 
+	// Event loop (evloop_linux.go). attached is set while an event loop owns the sockets;
+	// backDone is closed once the goroutine relay owns them again. upMu guards attached,
+	// backDone, closed, client and upstream.
+	attached *loopSess
+	backDone chan struct{}
+	closed   bool
+	noLoop   bool        // leaveLoop ran: the session must not attach any more
+	resumed  resumeState // where the event loop left off, read by the relay goroutines
+	// s2c state counted by the event loop and taken over by serverToClient.
+	zRecv     int64 // ReadyForQuery messages received
+	errSinceZ bool  // an ErrorResponse came since the last ReadyForQuery
+
 	askMu     sync.Mutex
 	askCancel context.CancelFunc
 
@@ -71,6 +83,19 @@ type session struct {
 	serverParams map[string]string
 
 	handle Session
+}
+
+// handback returns a session from an event loop to the goroutine relay.
+type handback struct {
+	conns [2]net.Conn // client, upstream; nil where the socket could not be converted
+	errs  [2]error    // how each direction ended (nil: it goes on)
+	resumeState
+}
+
+// resumeState is where the event loop left each direction (index 0: client→server).
+type resumeState struct {
+	pend [2][]byte // walked but not yet written
+	skip [2]int    // rest of a frame that was being passed through
 }
 
 type injection struct {
@@ -99,12 +124,17 @@ func newSession(srv *Server, c net.Conn) *session {
 func (s *session) close() {
 	s.once.Do(func() {
 		s.cancel()
-		s.client.Close()
 		s.upMu.Lock()
+		s.closed = true
+		s.client.Close()
 		if s.upstream != nil {
 			s.upstream.Close()
 		}
+		ls := s.attached
 		s.upMu.Unlock()
+		if ls != nil {
+			ls.loop.release(ls) // the hand-back closes the sockets (resume sees closed)
+		}
 		close(s.done)
 	})
 }
@@ -170,13 +200,40 @@ func (s *session) run() {
 	s.cr.max = s.srv.opts.MaxMessageSize
 	log.Debug("session started", "tls", s.clientTLS, "pid", s.pid)
 
+	var ended [2]error
+	if l := s.srv.eventLoop(); l != nil && s.plainTCP() {
+		if back := l.attach(s); back != nil {
+			ended = s.resume(<-back)
+		}
+	}
+	s.relay(ended)
+}
+
+// relay runs the goroutine relay until the session ends. A direction that already ended
+// in the event loop (ended[0]: client→server, ended[1]: server→client) is not run again.
+func (s *session) relay(ended [2]error) {
 	errc := make(chan error, 1)
 	go func() {
-		err := s.serverToClient()
+		var err error
+		if p := s.resumed.pend[1]; len(p) > 0 {
+			err = s.writeClient(p)
+		}
+		if err == nil {
+			err = ended[1]
+		}
+		if err == nil {
+			err = s.serverToClient()
+		}
 		s.upstreamEnded(err)
 		errc <- err
 	}()
-	err = s.clientToServer()
+	err := s.writeUp(s.resumed.pend[0])
+	if err == nil {
+		err = ended[0]
+	}
+	if err == nil {
+		err = s.clientToServer()
+	}
 	s.clientEnded(err)
 	if errors.Is(err, errTerminate) {
 		// Let the upstream read Terminate and close first, so it ends the backend cleanly.
@@ -194,6 +251,52 @@ func (s *session) run() {
 		err = err2
 	}
 	s.logEnd("session ended", err)
+}
+
+// plainTCP reports whether both sides are plain TCP connections, which an event loop can
+// relay.
+func (s *session) plainTCP() bool {
+	_, c := s.client.(*net.TCPConn)
+	_, u := s.upstream.(*net.TCPConn)
+	return c && u && !s.clientTLS
+}
+
+// resume takes the session back from an event loop and returns how its directions ended
+// there.
+func (s *session) resume(hb handback) [2]error {
+	s.upMu.Lock()
+	if c := hb.conns[0]; c != nil {
+		s.client, s.cr.rd = c, c
+	}
+	if c := hb.conns[1]; c != nil {
+		s.upstream, s.ur.rd = c, c
+	}
+	s.attached = nil
+	closed := s.closed
+	s.upMu.Unlock()
+	s.resumed = hb.resumeState
+	close(s.backDone)
+	if closed {
+		for _, c := range hb.conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}
+	return hb.errs
+}
+
+// leaveLoop returns once the session is on the goroutine relay, where it then stays.
+func (s *session) leaveLoop() {
+	s.upMu.Lock()
+	ls, back := s.attached, s.backDone
+	s.noLoop = true
+	s.upMu.Unlock()
+	if ls == nil {
+		return
+	}
+	ls.loop.release(ls)
+	<-back
 }
 
 // clientEnded handles the end of the client→server relay: a client that broke a limit or the
@@ -243,6 +346,7 @@ func (s *session) lostUpstream(err error) {
 // final sends pgask's one FATAL ErrorResponse to the client, with a bounded write.
 func (s *session) final(code, msg, detail string) {
 	s.finalOnce.Do(func() {
+		s.leaveLoop()
 		_ = s.client.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		_ = s.writeClient(appendErrorResponse(nil, "FATAL", code, msg, detail))
 	})

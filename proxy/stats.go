@@ -19,6 +19,10 @@ type Stats struct {
 	ClientMessages, ClientBytes uint64
 	ServerMessages, ServerBytes uint64
 
+	// Sessions relayed by the relay threads (Options.RelayThreads), and those of them handed
+	// to the goroutine relay before their end, for a statement that may be an ASK.
+	RelayThreadSessions, RelayThreadHandoffs uint64
+
 	// Sessions ended by pgask after startup, by reason.
 	IdleTimeouts   uint64 // Options.IdleTimeout (57P05)
 	TooLarge       uint64 // a client message over Options.MaxMessageSize (54000)
@@ -30,6 +34,7 @@ type Stats struct {
 type serverCounters struct {
 	accepted, rejMax, rejStartup, rejUpstream, rejAuth, connectErrs atomic.Uint64
 	idle, tooLarge, protocol, upLost                                atomic.Uint64
+	loopSessions, loopHandoffs                                      atomic.Uint64
 	// traffic of sessions that have ended (live sessions are summed by Stats)
 	cMsgs, cBytes, sMsgs, sBytes atomic.Uint64
 }
@@ -54,6 +59,8 @@ func (s *Server) Stats() Stats {
 		TooLarge:               c.tooLarge.Load(),
 		ProtocolErrors:         c.protocol.Load(),
 		UpstreamLost:           c.upLost.Load(),
+		RelayThreadSessions:    c.loopSessions.Load(),
+		RelayThreadHandoffs:    c.loopHandoffs.Load(),
 	}
 	s.mu.Lock()
 	st.Open = len(s.sessions)
