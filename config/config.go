@@ -20,6 +20,7 @@ type Config struct {
 	TLSCert         string        `mapstructure:"tls-cert"`
 	TLSKey          string        `mapstructure:"tls-key"`
 	MaxConnections  int           `mapstructure:"max-connections"`
+	RelayThreads    int           `mapstructure:"relay-threads"`
 	MaxMessageSize  ByteSize      `mapstructure:"max-message-size"`
 	StartupTimeout  time.Duration `mapstructure:"startup-timeout"`
 	IdleTimeout     time.Duration `mapstructure:"idle-timeout"`
@@ -107,6 +108,9 @@ func (c *Config) Validate() error {
 				bad(key, "%v", err)
 			}
 		}
+	}
+	if c.RelayThreads < 0 || c.RelayThreads > 64 {
+		bad("relay-threads", "must be between 0 and 64, got %d", c.RelayThreads)
 	}
 	if c.MaxConnections < 1 {
 		bad("max-connections", "must be at least 1, got %d", c.MaxConnections)

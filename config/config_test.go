@@ -120,6 +120,7 @@ func TestValidateNamesKey(t *testing.T) {
 		{name: "unknown engine", flags: []string{"--upstream", "h:1", "--engine", "gpt"}, want: []string{"engine: want llama or openai"}},
 		{name: "openai needs url", flags: []string{"--upstream", "h:1", "--engine", "openai"}, want: []string{"openai.url: required"}},
 		{name: "bad duration from env", flags: []string{"--upstream", "h:1"}, env: map[string]string{"PGASK_ASK_STATEMENT_TIMEOUT": "-1s"}, want: []string{"ask.statement-timeout"}},
+		{name: "negative relay threads", flags: []string{"--upstream", "h:1", "--relay-threads", "-1"}, want: []string{"relay-threads: must be between 0 and 64"}},
 		{name: "unknown file key", file: "testdata/unknown.yaml", want: []string{"unknown keys: listne"}},
 	}
 	for _, tt := range tests {

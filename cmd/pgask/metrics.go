@@ -61,7 +61,8 @@ var (
 	descBytes     = prometheus.NewDesc("pgask_relayed_bytes_total", "Protocol bytes relayed, by direction.", []string{"direction"}, nil)
 	descMessages  = prometheus.NewDesc("pgask_relayed_messages_total", "Protocol messages relayed, by direction.", []string{"direction"}, nil)
 	descSessErrs  = prometheus.NewDesc("pgask_session_errors_total", "Sessions ended by pgask, by reason.", []string{"reason"}, nil)
-	proxyDescList = []*prometheus.Desc{descOpen, descAccepted, descRejected, descConnErr, descBytes, descMessages, descSessErrs}
+	descRelayThr  = prometheus.NewDesc("pgask_relay_thread_sessions_total", "Sessions relayed by the relay threads (relay-threads), and those handed to the goroutine relay for an ASK.", []string{"stage"}, nil)
+	proxyDescList = []*prometheus.Desc{descOpen, descAccepted, descRejected, descConnErr, descBytes, descMessages, descSessErrs, descRelayThr}
 )
 
 func (proxyCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -90,6 +91,8 @@ func (c proxyCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSessErrs, st.TooLarge, "message_too_large")
 	counter(descSessErrs, st.ProtocolErrors, "protocol_error")
 	counter(descSessErrs, st.UpstreamLost, "upstream_lost")
+	counter(descRelayThr, st.RelayThreadSessions, "started")
+	counter(descRelayThr, st.RelayThreadHandoffs, "handed_off")
 }
 
 // addSchemaCache exports the schema cache's hit and miss counts.

@@ -69,6 +69,7 @@ func proxyOptions(cfg *config.Config) (proxy.Options, error) {
 		Listen:          cfg.Listen,
 		Upstream:        up,
 		MaxConnections:  cfg.MaxConnections,
+		RelayThreads:    relayThreads(cfg.RelayThreads),
 		MaxMessageSize:  int(cfg.MaxMessageSize),
 		IdleTimeout:     cfg.IdleTimeout,
 		StartupTimeout:  cfg.StartupTimeout,
@@ -200,4 +201,12 @@ func openAudit(file string) (func(ask.Event), io.Closer, error) {
 		return nil, nil, fmt.Errorf("audit.file: %w", err)
 	}
 	return ask.NewAudit(f).Observe, f, nil
+}
+
+// relayThreads maps the relay-threads key (0: goroutines only) to proxy.Options (negative).
+func relayThreads(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
