@@ -3,11 +3,13 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -95,6 +97,11 @@ const (
 
 // startLoops starts n event loops; it returns the ones that started.
 func startLoops(srv *Server, n int) ([]*eventLoop, error) {
+	if strings.Contains(os.Getenv("GODEBUG"), "asyncpreemptoff=1") {
+		// Without preemption signals a loop waiting in epoll_wait would hold up every GC
+		// stop-the-world until its next event.
+		return nil, errors.New("relay threads need asynchronous preemption, and GODEBUG has asyncpreemptoff=1")
+	}
 	if p := runtime.GOMAXPROCS(0); p <= n {
 		runtime.GOMAXPROCS(n + 1)
 		srv.log.Info("GOMAXPROCS raised so that relay threads leave a P for the rest", "gomaxprocs", n+1, "relay_threads", n)
@@ -247,7 +254,9 @@ func (l *eventLoop) run() {
 	defer close(l.done)
 	evs := make([]syscall.EpollEvent, 128)
 	idle := l.srv.opts.IdleTimeout
-	timeout := -1
+	// epoll_wait returns at least once a second: a bound on how long the loop could hold up
+	// the scheduler if a preemption signal were ever missed.
+	timeout := 1000
 	var now, nextSweep time.Time
 	if idle > 0 {
 		timeout = int(min(max(idle/10, time.Millisecond), time.Second) / time.Millisecond)
