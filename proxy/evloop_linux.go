@@ -494,6 +494,37 @@ func (ls *loopSess) setMask(side int, mask uint32) {
 	}
 }
 
+// next passes over what is buffered of a frame being passed through and returns the header
+// of the frame at m.r; ok is false when the buffer is used up or holds less than a header
+// (need is then set).
+func (dd *loopDir) next(from string) (typ byte, total int, ok bool, err error) {
+	m := dd.m
+	if dd.skip > 0 {
+		k := min(dd.skip, m.w-m.r)
+		m.r += k
+		dd.skip -= k
+		if dd.skip > 0 {
+			return 0, 0, false, nil
+		}
+	}
+	if m.r == m.w {
+		return 0, 0, false, nil
+	}
+	typ, total, ok, err = m.header(from)
+	if err == nil && !ok {
+		dd.need = 5
+	}
+	return typ, total, ok, err
+}
+
+// advance passes over the frame of total bytes at m.r, as much of it as is buffered.
+func (dd *loopDir) advance(total int) {
+	m := dd.m
+	k := min(total, m.w-m.r)
+	m.r += k
+	dd.skip = total - k
+}
+
 // walkClient walks client frames as clientToServer does when nothing is intercepted, and
 // stops before a Query or Parse that the Interceptor must see.
 func (ls *loopSess) walkClient() (act int, err error) {
@@ -503,20 +534,13 @@ func (ls *loopSess) walkClient() (act int, err error) {
 	ic := s.srv.opts.Interceptor != nil
 	var msgs, bytes uint64
 	dd.need = 0
-	for m.r < m.w {
-		if dd.skip > 0 {
-			k := min(dd.skip, m.w-m.r)
-			m.r += k
-			dd.skip -= k
-			continue
-		}
-		typ, total, ok, herr := m.header("client")
+	for {
+		typ, total, ok, herr := dd.next("client")
 		if herr != nil {
 			err = herr
 			break
 		}
 		if !ok {
-			dd.need = 5
 			break
 		}
 		if ic && (typ == 'Q' || typ == 'P') {
@@ -532,9 +556,7 @@ func (ls *loopSess) walkClient() (act int, err error) {
 		msgs++
 		bytes += uint64(total)
 		s.account(typ)
-		k := min(total, m.w-m.r)
-		m.r += k
-		dd.skip = total - k
+		dd.advance(total)
 		if typ == 'X' {
 			act = actTerminate
 			break
@@ -556,20 +578,13 @@ func (ls *loopSess) walkServer() error {
 	var err error
 	dd.need = 0
 frames:
-	for m.r < m.w {
-		if dd.skip > 0 {
-			k := min(dd.skip, m.w-m.r)
-			m.r += k
-			dd.skip -= k
-			continue
-		}
-		typ, total, ok, herr := m.header("upstream")
+	for {
+		typ, total, ok, herr := dd.next("upstream")
 		if herr != nil {
 			err = herr
 			break
 		}
 		if !ok {
-			dd.need = 5
 			break
 		}
 		switch typ {
@@ -596,9 +611,7 @@ frames:
 		}
 		msgs++
 		bytes += uint64(total)
-		k := min(total, m.w-m.r)
-		m.r += k
-		dd.skip = total - k
+		dd.advance(total)
 	}
 	s.traffic.sMsgs.Add(msgs)
 	s.traffic.sBytes.Add(bytes)

@@ -6,8 +6,9 @@
 #   bench/proxy/run.sh            # ROUNDS=3 DURATION=5 SCALE=10 CLIENTS=8 JOBS=2
 # Environment: ROUNDS, DURATION (s per run), SCALE, CLIENTS, JOBS, MODES ("simple extended
 # prepared"), PROFILE=1 (write a CPU profile of pgask's relay to bench/out/relay.pprof),
-# RELAY_P1=1 (also run a second relay with GOMAXPROCS=1, target "pgask-p1"), NAIVE=1 (also run
-# two io.Copy goroutines per connection, target "naive": the floor of a Go relay).
+# GOROUTINES=1 (also run pgask's goroutine relay alone, -relay-threads -1, target "goroutines":
+# what TLS and ASK sessions use), NAIVE=1 (also run two io.Copy goroutines per connection,
+# target "naive": the floor of a goroutine relay).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -25,7 +26,7 @@ PGBENCH=$(command -v pgbench || echo "$PGBIN/pgbench")
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$PGBOUNCER" ] || { echo "pgbouncer not found (apt-get install -y pgbouncer)" >&2; exit 1; }
 
-PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port); P1_PORT=$(free_port); NAIVE_PORT=$(free_port)
+PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port); GR_PORT=$(free_port); NAIVE_PORT=$(free_port)
 pg_setup pgask-bench
 
 echo "== starting PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on $PGPORT"
@@ -66,11 +67,11 @@ PROFARG=()
 PIDS+=($!)
 PROC[pgask]=$!
 TARGETS="direct pgbouncer pgask"
-if [ "${RELAY_P1:-0}" = 1 ]; then
-  GOMAXPROCS=1 "$TMP/relay" -listen "127.0.0.1:$P1_PORT" -upstream "127.0.0.1:$PGPORT" &
+if [ "${GOROUTINES:-0}" = 1 ]; then
+  "$TMP/relay" -relay-threads -1 -listen "127.0.0.1:$GR_PORT" -upstream "127.0.0.1:$PGPORT" &
   PIDS+=($!)
-  PROC[pgask-p1]=$!
-  TARGETS="$TARGETS pgask-p1"
+  PROC[goroutines]=$!
+  TARGETS="$TARGETS goroutines"
 fi
 
 if [ "${NAIVE:-0}" = 1 ]; then
@@ -80,12 +81,12 @@ if [ "${NAIVE:-0}" = 1 ]; then
   TARGETS="$TARGETS naive"
 fi
 
-for port in "$BOUNCER_PORT" "$PGASK_PORT" $([ "${RELAY_P1:-0}" = 1 ] && echo "$P1_PORT") $([ "${NAIVE:-0}" = 1 ] && echo "$NAIVE_PORT"); do
+for port in "$BOUNCER_PORT" "$PGASK_PORT" $([ "${GOROUTINES:-0}" = 1 ] && echo "$GR_PORT") $([ "${NAIVE:-0}" = 1 ] && echo "$NAIVE_PORT"); do
   for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d bench -U postgres && break; sleep 0.1; done
 done
 
 PROC[pgbouncer]=$(pgrep -f "pgbouncer $TMP/pgbouncer.ini" | tail -1)
-declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT [pgask-p1]=$P1_PORT [naive]=$NAIVE_PORT)
+declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT [goroutines]=$GR_PORT [naive]=$NAIVE_PORT)
 
 cputicks() { # utime+stime of a process, in clock ticks (0 for direct)
   [ -n "${PROC[$1]:-}" ] && awk '{print $14+$15}' "/proc/${PROC[$1]}/stat" || echo 0
@@ -124,7 +125,7 @@ modes = list(dict.fromkeys(r[1] for r in rows))
 print(f"\nmedian of {len(set(r[0] for r in rows))} rounds; TPS at -c {sys.argv[2]}, latency (µs) at -c 1")
 print("proxy CPU = CPU time the proxy process used per transaction at -c 8 (robust to background load)")
 print(f"{'mode':9} {'direct':>9} {'pgbouncer':>9} {'ratio':>6} {'pgask':>9} {'ratio':>6} | {'lat direct':>10} {'+pgbouncer':>10} {'+pgask':>8} | {'CPU bouncer':>9} {'CPU pgask':>9}")
-p1 = any(r[2] == "pgask-p1" for r in rows)
+gr = any(r[2] == "goroutines" for r in rows)
 for m in modes:
     d, b, a = (st.median(tps[m, t]) for t in ("direct", "pgbouncer", "pgask"))
     ld, lb, la = (st.median(lat[m, t]) for t in ("direct", "pgbouncer", "pgask"))
@@ -132,9 +133,9 @@ for m in modes:
     if any(r[2] == "naive" for r in rows):
         an, lan = st.median(tps[m, "naive"]), st.median(lat[m, "naive"])
         extra += f"   [naive io.Copy: {an:.0f} tps, ratio {an/d:.2f}, {lan-ld:+.1f} µs, {st.median(cpu[m, 'naive']):.1f} µs CPU/tx]"
-    if p1:
-        a1, la1 = st.median(tps[m, "pgask-p1"]), st.median(lat[m, "pgask-p1"])
-        extra += f"   [GOMAXPROCS=1: {a1:.0f} tps, ratio {a1/d:.2f}, {la1-ld:+.1f} µs, {st.median(cpu[m, 'pgask-p1']):.1f} µs CPU/tx]"
+    if gr:
+        a1, la1 = st.median(tps[m, "goroutines"]), st.median(lat[m, "goroutines"])
+        extra += f"   [goroutine relay: {a1:.0f} tps, ratio {a1/d:.2f}, {la1-ld:+.1f} µs, {st.median(cpu[m, 'goroutines']):.1f} µs CPU/tx]"
     cb, ca = st.median(cpu[m, "pgbouncer"]), st.median(cpu[m, "pgask"])
     print(f"{m:9} {d:9.0f} {b:9.0f} {b/d:6.2f} {a:9.0f} {a/d:6.2f} | {ld:10.1f} {lb-ld:+10.1f} {la-ld:+8.1f} | {cb:9.1f} {ca:9.1f}{extra}")
 PY

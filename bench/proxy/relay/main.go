@@ -1,6 +1,7 @@
 // Command relay runs pgask's proxy package alone (no ASK engine) for the pass-through
-// benchmark in bench/proxy/run.sh, with an optional CPU profile of the relay. -naive runs the
-// floor a Go relay can reach instead: two io.Copy goroutines per connection, no protocol.
+// benchmark in bench/proxy/run.sh, with an optional CPU profile of the relay. -relay-threads -1
+// runs the goroutine relay alone (what TLS and ASK sessions use); -naive runs the floor of a
+// goroutine relay instead: two io.Copy goroutines per connection, no protocol.
 package main
 
 import (
@@ -23,18 +24,21 @@ func main() {
 	upstream := flag.String("upstream", "127.0.0.1:5432", "upstream host:port or postgres:// URL")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM")
 	naive := flag.Bool("naive", false, "relay bytes with two io.Copy goroutines (upstream must be host:port)")
+	threads := flag.Int("relay-threads", 0, "proxy.Options.RelayThreads: 0 = the default (1), -1 = the goroutine relay only")
 	flag.Parse()
-	run := run
+	var err error
 	if *naive {
-		run = func(listen, upstream, _ string) error { return runNaive(listen, upstream) }
+		err = runNaive(*listen, *upstream)
+	} else {
+		err = run(*listen, *upstream, *cpuprofile, *threads)
 	}
-	if err := run(*listen, *upstream, *cpuprofile); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "relay:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, upstream, cpuprofile string) error {
+func run(listen, upstream, cpuprofile string, threads int) error {
 	up, err := proxy.ParseUpstream(upstream)
 	if err != nil {
 		return err
@@ -51,9 +55,10 @@ func run(listen, upstream, cpuprofile string) error {
 		defer pprof.StopCPUProfile()
 	}
 	srv, err := proxy.New(proxy.Options{
-		Listen:   listen,
-		Upstream: up,
-		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Listen:       listen,
+		Upstream:     up,
+		RelayThreads: threads,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return err
