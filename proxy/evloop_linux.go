@@ -21,7 +21,7 @@ import (
 // has, walks the frame headers with the same bookkeeping as the goroutine relay, and writes
 // the run of frames to the other side with one non-blocking write. Per transaction that is
 // a read and a write per direction plus a share of one epoll_wait: no EAGAIN read before
-// parking, no netpoller wake-up, no goroutine hand-off (see bench/proxy/README.md).
+// parking, no netpoller wake-up, no goroutine hand-off (bench/proxy/run.sh measures it).
 //
 // The loop only does the plain part of relaying. Everything else is handed back to the
 // goroutine relay, which owns all the rest of a session's life: a Query or Parse that
@@ -31,18 +31,18 @@ import (
 // direction had left to pass through, so the goroutine relay goes on at the same byte.
 // A session never returns to the loop after a hand-back.
 //
-// The sockets. Sockets registered with Go's netpoller wake it on every edge, which costs as
-// much as the relay itself, so attach takes a dup of each socket's descriptor (not
+// The sockets. Sockets registered with Go's netpoller wake it on every edge, which more than
+// doubled the CPU per transaction in a prototype, so attach takes a dup of each socket's descriptor (not
 // net.Conn.File, which registers the dup with the netpoller again) and closes the net.Conns;
 // the hand-back makes new net.Conns from the dups. Only the loop thread closes or converts a
 // descriptor it owns, so a descriptor number is never reused under it.
 //
 // The thread. epoll_wait and the non-blocking reads and writes are raw system calls: a
-// blocking system call made the normal way lets sysmon take the P away and wake itself
-// every 20 µs, which cost more CPU per transaction than PgBouncer uses in all. A raw call
-// keeps the P, so the loop is one P out of GOMAXPROCS (startLoops raises GOMAXPROCS when it
-// would leave none). The Go scheduler can still preempt the loop for GC: its signal ends
-// epoll_wait with EINTR, and the loop yields.
+// blocking system call made the normal way lets sysmon take the P away and then wake itself
+// every 20 µs, which cost about 8 µs more CPU per transaction. A raw call keeps the P, so
+// the loop is one P out of GOMAXPROCS (startLoops raises GOMAXPROCS when it would leave
+// none). The Go scheduler still preempts the loop, every 10-20 ms and for GC: its signal
+// ends epoll_wait with EINTR, and the loop yields.
 
 type eventLoop struct {
 	srv  *Server
