@@ -647,9 +647,10 @@ func (l *eventLoop) detach(ls *loopSess, errs [2]error) {
 	ls.back <- hb
 }
 
-// epollWait is epoll_wait as a raw system call (see the package comment on the thread).
+// epollWait is epoll_wait as a raw system call (see the comment on the thread): epoll_pwait
+// with no signal mask, which every Linux architecture has (arm64 has no epoll_wait).
 func epollWait(epfd int, evs []syscall.EpollEvent, msec int) (int, syscall.Errno) {
-	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), uintptr(msec), 0, 0)
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), uintptr(msec), 0, 0)
 	return int(r), e
 }
 
