@@ -220,6 +220,17 @@ func TestExtendedProtocolDescribeThenExecuteConsistent(t *testing.T) {
 	}
 }
 
+// beginWithWrite opens a transaction block on conn holding one uncommitted write (a category
+// "Toys"), for tests that check an ASK keeps the block and its write.
+func beginWithWrite(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	for _, sql := range []string{"BEGIN", "INSERT INTO categories (name) VALUES ('Toys')"} {
+		if _, err := conn.Exec(context.Background(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+}
+
 func TestAskInsideTransaction(t *testing.T) {
 	e := setup(t, map[string][]string{
 		"how many customers": {countSQL},
@@ -227,12 +238,7 @@ func TestAskInsideTransaction(t *testing.T) {
 	}, nil)
 	conn := connect(t, e.url("postgres"))
 	ctx := context.Background()
-	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "INSERT INTO categories (name) VALUES ('Toys')"); err != nil {
-		t.Fatal(err)
-	}
+	beginWithWrite(t, conn)
 	var n int
 	if err := conn.QueryRow(ctx, "ASK how many customers", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil {
 		t.Fatal(err)

@@ -416,12 +416,7 @@ func TestMaxResultRowsAfterRepairInTransaction(t *testing.T) {
 	}, func(o *ask.Options) { o.MaxResultRows = 10 })
 	conn := connect(t, e.url("postgres"))
 	ctx := context.Background()
-	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "INSERT INTO categories (name) VALUES ('Toys')"); err != nil {
-		t.Fatal(err)
-	}
+	beginWithWrite(t, conn)
 	var stock int
 	if err := conn.QueryRow(ctx, "ASK total stock").Scan(&stock); err != nil {
 		t.Fatalf("repaired ASK in a transaction: %v", err)
