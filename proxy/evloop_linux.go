@@ -54,7 +54,6 @@ type eventLoop struct {
 	woken   bool // a wake-up byte is in the pipe
 	stopped bool // no more attaches; the loop hands every session back and exits
 	exited  bool // the loop's descriptors are closed
-	done    chan struct{}
 
 	// Owned by the loop thread.
 	slots     []*loopSess
@@ -126,7 +125,7 @@ func newEventLoop(srv *Server) (*eventLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start relay thread: epoll_create1: %w", err)
 	}
-	l := &eventLoop{srv: srv, epfd: epfd, done: make(chan struct{})}
+	l := &eventLoop{srv: srv, epfd: epfd}
 	if err := syscall.Pipe2(l.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
 		syscall.Close(epfd)
 		return nil, fmt.Errorf("start relay thread: pipe2: %w", err)
@@ -251,7 +250,6 @@ func fdConn(fd int) (net.Conn, error) {
 
 func (l *eventLoop) run() {
 	runtime.LockOSThread() // the thread ends with the loop
-	defer close(l.done)
 	evs := make([]syscall.EpollEvent, 128)
 	idle := l.srv.opts.IdleTimeout
 	// epoll_wait returns at least once a second: a bound on how long the loop could hold up
@@ -291,7 +289,7 @@ func (l *eventLoop) run() {
 				continue
 			}
 			side := int(ev.Pad)
-			if ev.Events&evOut != 0 && !ls.gone {
+			if ev.Events&evOut != 0 {
 				ls.flush(1 - side)
 			}
 			if ls.gone {

@@ -253,12 +253,12 @@ func (s *session) relay(ended [2]error) {
 	s.logEnd("session ended", err)
 }
 
-// plainTCP reports whether both sides are plain TCP connections, which an event loop can
-// relay.
+// plainTCP reports whether both sides are plain TCP connections (a TLS side is a *tls.Conn),
+// which an event loop can relay.
 func (s *session) plainTCP() bool {
 	_, c := s.client.(*net.TCPConn)
 	_, u := s.upstream.(*net.TCPConn)
-	return c && u && !s.clientTLS
+	return c && u
 }
 
 // resume takes the session back from an event loop and returns how its directions ended
