@@ -39,10 +39,12 @@ test: ensure-postgres
 # The race detector on the packages that link no heavy C code (llama.cpp, the Postgres parser):
 # instrumenting those would rebuild minutes of C for no gain.
 RACE_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .Deps " "}}' ./... | grep -v -e ollama/ollama -e pg_query_go -e translate/llama | cut -d' ' -f1)
-# The proxy package runs twice: on its relay thread (the default) and on the goroutine relay
-# alone, which TLS and ASK sessions use.
+# The proxy package runs three times: on its relay thread with io_uring (the default, where
+# the kernel has it), on the relay thread with one system call per read and write, and on the
+# goroutine relay alone, which TLS and ASK sessions use.
 race: ensure-postgres
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
+	PGASK_TEST_RELAY_IO_URING=0 $(GO) test -race -count=1 -timeout 10m ./proxy/
 	PGASK_TEST_RELAY_THREADS=-1 $(GO) test -race -count=1 -timeout 10m ./proxy/
 
 # Every fuzz target for FUZZTIME each (seed corpora under testdata/fuzz also run in `make test`).

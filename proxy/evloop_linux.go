@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -59,7 +60,33 @@ type eventLoop struct {
 	slots     []*loopSess
 	free      []int32
 	freeLater []int32 // slots freed during a batch of events, reusable after it
+
+	// With a ring, the reads of a batch of events go to the kernel in one io_uring_enter,
+	// and so do the writes they lead to (uring_linux.go says why); without one, each is a
+	// system call of its own.
+	ring        *uring
+	ringFailed  bool        // io_uring_enter failed: the ring is dropped after this batch
+	failRing    atomic.Bool // tests: the next io_uring_enter fails before the kernel sees it
+	ringDropped atomic.Bool // the ring failed and was closed
+	recvq       []loopIO
+	sendq       []loopIO
+	res         []int32
 }
+
+// loopIO is a read or a write of direction d of a session, queued for the ring.
+type loopIO struct {
+	ls *loopSess
+	d  int
+	n  int // bytes asked for; -1 when not submitted
+}
+
+// uringEntries bounds the requests of one io_uring_enter; a longer queue takes several.
+const uringEntries = 256
+
+var errRingFailTest = errors.New("io_uring_enter failed (test)")
+
+// notRun marks a queued request the kernel did not run (io_uring_enter failed).
+const notRun = -1 << 31
 
 type loopCmd struct {
 	attach  *loopSess
@@ -87,6 +114,8 @@ type loopDir struct {
 	wpos int // bytes before m.r were walked; m.buf[wpos:m.r] are not yet written
 	skip int // rest of the current frame, passed through unwalked
 	need int // bytes the frame at m.r needs buffered before it can be walked
+
+	queued bool // a write of wpos:m.r is in the loop's send queue
 }
 
 const (
@@ -250,6 +279,20 @@ func fdConn(fd int) (net.Conn, error) {
 
 func (l *eventLoop) run() {
 	runtime.LockOSThread() // the thread ends with the loop
+	if !l.srv.opts.RelayNoIOURing {
+		// The ring belongs to this thread (IORING_SETUP_SINGLE_ISSUER): it is made here.
+		ring, err := newUring(uringEntries)
+		if err != nil {
+			l.srv.log.Info("relay thread: io_uring unavailable, one system call per read and write", "err", err)
+		} else {
+			l.ring = ring
+			defer func() {
+				if l.ring != nil {
+					l.ring.close()
+				}
+			}()
+		}
+	}
 	evs := make([]syscall.EpollEvent, 128)
 	idle := l.srv.opts.IdleTimeout
 	// epoll_wait returns at least once a second: a bound on how long the loop could hold up
@@ -307,7 +350,25 @@ func (l *eventLoop) run() {
 				if side == 0 && idle > 0 {
 					ls.lastClient = now
 				}
-				ls.pump(side)
+				if l.ring != nil {
+					l.recvq = append(l.recvq, loopIO{ls: ls, d: side})
+				} else {
+					ls.pump(side)
+				}
+			}
+		}
+		if l.ring != nil {
+			l.runQueue(l.recvq, uringOpRecv)
+			clear(l.recvq)
+			l.recvq = l.recvq[:0]
+			// The reads queued the writes they lead to.
+			l.runQueue(l.sendq, uringOpSend)
+			clear(l.sendq)
+			l.sendq = l.sendq[:0]
+			if l.ringFailed {
+				l.ring.close()
+				l.ring = nil
+				l.ringDropped.Store(true)
 			}
 		}
 		// A slot freed in this batch is reused only now, so that a later event of the batch
@@ -436,6 +497,14 @@ func (ls *loopSess) process(d int) {
 	} else {
 		err = ls.walkServer()
 	}
+	if act == actNone && err == nil && ls.loop.ring != nil {
+		// The common case: the write goes with the batch's others (runQueue).
+		if dd := &ls.dir[d]; dd.wpos < dd.m.r && !dd.queued {
+			dd.queued = true
+			ls.loop.sendq = append(ls.loop.sendq, loopIO{ls: ls, d: d})
+		}
+		return
+	}
 	if !ls.flush(d) {
 		return
 	}
@@ -466,20 +535,170 @@ func (ls *loopSess) flush(d int) bool {
 			return true
 		}
 		if errno != 0 {
-			var err error = &clientWriteError{errno}
-			if d == 0 {
-				err = &upstreamWriteError{errno}
-			}
-			ls.endDir(d, err)
+			ls.writeFailed(d, errno)
 			return false
 		}
 		dd.wpos += n
 	}
+	ls.written(d)
+	return true
+}
+
+// written resumes reading direction d once its walked bytes are all written.
+func (ls *loopSess) written(d int) {
 	if ls.mask[d]&evIn == 0 {
 		ls.setMask(d, ls.mask[d]|evIn)
 		ls.setMask(1-d, ls.mask[1-d]&^evOut)
 	}
-	return true
+}
+
+// writeFailed hands the session back after a failed write of direction d.
+func (ls *loopSess) writeFailed(d int, errno syscall.Errno) {
+	var err error = &clientWriteError{errno}
+	if d == 0 {
+		err = &upstreamWriteError{errno}
+	}
+	ls.endDir(d, err)
+}
+
+// results returns a slice of n results set to notRun.
+func (l *eventLoop) results(n int) []int32 {
+	if cap(l.res) < n {
+		l.res = make([]int32, n)
+	}
+	res := l.res[:n]
+	for i := range res {
+		res[i] = notRun
+	}
+	return res
+}
+
+// submit runs the prepared requests; one that did not run keeps notRun in res and is then
+// made as a system call of its own.
+func (l *eventLoop) submit(res []int32) {
+	err := errRingFailTest
+	if !l.failRing.Load() {
+		err = l.ring.submit(res)
+	}
+	if err != nil {
+		// What the kernel did not take stays in the ring: the ring cannot be used again.
+		l.srv.log.Error("relay thread: io_uring_enter failed, going on with one system call per read and write", "err", err)
+		l.ringFailed = true
+		return
+	}
+	l.srv.counters.ringBatches.Add(1)
+}
+
+// runQueue makes the reads (uringOpRecv) or the writes (uringOpSend) queued in q, through
+// the ring uringEntries at a time, or as system calls of their own when q holds one (a
+// request alone costs more than the call) or the ring has failed. Every result of a chunk is
+// accounted before any is acted on: acting on one may hand its session back, and the
+// hand-back must carry what the chunk's other requests moved for that session.
+func (l *eventLoop) runQueue(q []loopIO, op uint8) {
+	alone := len(q) == 1
+	for len(q) > 0 {
+		if alone || l.ringFailed {
+			for _, e := range q {
+				e.plain(op)
+			}
+			return
+		}
+		batch := q[:min(len(q), l.ring.space())]
+		q = q[len(batch):]
+		res := l.results(len(batch))
+		for i := range batch {
+			e := &batch[i]
+			e.n = -1
+			if fd, b := e.buffer(op); len(b) > 0 {
+				l.ring.prep(op, fd, b, uint64(i))
+				e.n = len(b)
+			}
+		}
+		l.submit(res)
+		for i, e := range batch {
+			if e.n >= 0 && res[i] > 0 {
+				e.account(op, int(res[i]))
+			}
+		}
+		for i, e := range batch {
+			if e.n >= 0 && !e.ls.gone {
+				e.finish(op, res[i])
+			}
+		}
+	}
+}
+
+// plain makes e's read or write without the ring.
+func (e *loopIO) plain(op uint8) {
+	if op == uringOpSend {
+		e.ls.dir[e.d].queued = false
+	}
+	if e.ls.gone {
+		return
+	}
+	if op == uringOpRecv {
+		e.ls.pump(e.d)
+	} else {
+		e.ls.flush(e.d)
+	}
+}
+
+// buffer prepares e's read or write: the socket and the bytes to read into or write, none
+// when the session is gone or has nothing left to write.
+func (e *loopIO) buffer(op uint8) (int, []byte) {
+	dd := &e.ls.dir[e.d]
+	m := dd.m
+	if op == uringOpSend {
+		dd.queued = false
+		if e.ls.gone || dd.wpos >= m.r {
+			return -1, nil
+		}
+		return e.ls.fd[1-e.d], m.buf[dd.wpos:m.r]
+	}
+	if e.ls.gone {
+		return -1, nil
+	}
+	m.makeRoom(dd.need)
+	b := m.space()
+	dd.wpos = m.r
+	return e.ls.fd[e.d], b
+}
+
+// account records the n bytes e's request moved.
+func (e *loopIO) account(op uint8, n int) {
+	if op == uringOpRecv {
+		e.ls.dir[e.d].m.w += n
+	} else {
+		e.ls.dir[e.d].wpos += n
+	}
+}
+
+// finish acts on the result r of e's request (bytes, -errno or notRun) as pump and flush do
+// on theirs.
+func (e *loopIO) finish(op uint8, r int32) {
+	ls := e.ls
+	eagain := r == -int32(syscall.EAGAIN) || r == -int32(syscall.EINTR)
+	if op == uringOpRecv {
+		switch {
+		case r == notRun:
+			ls.pump(e.d)
+		case r > 0:
+			ls.process(e.d)
+		case r == 0:
+			ls.endDir(e.d, io.EOF)
+		case !eagain:
+			ls.endDir(e.d, syscall.Errno(-r))
+		}
+		return
+	}
+	switch {
+	case r == int32(e.n):
+		ls.written(e.d)
+	case r >= 0 || r == notRun || eagain:
+		ls.flush(e.d) // the rest, as without the ring
+	default:
+		ls.writeFailed(e.d, syscall.Errno(-r))
+	}
 }
 
 func (ls *loopSess) setMask(side int, mask uint32) {

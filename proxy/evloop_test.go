@@ -5,8 +5,11 @@ package proxy
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,11 +18,20 @@ import (
 	"github.com/pgask/pgask/internal/pgtest"
 )
 
-// Plain-TCP sessions run on the relay thread; pgx's whole feature list works there, and a
+// Plain-TCP sessions run on the relay thread, with its reads and writes batched through
+// io_uring (where the kernel has it) and without; pgx's whole feature list works there, and a
 // session that never sends an ASK is never handed to the goroutine relay.
 func TestRelayThreadCarriesSessions(t *testing.T) {
+	for _, noRing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("RelayNoIOURing=%v", noRing), func(t *testing.T) {
+			testRelayThreadCarriesSessions(t, noRing)
+		})
+	}
+}
+
+func testRelayThreadCarriesSessions(t *testing.T, noRing bool) {
 	c := pgtest.Shared(t)
-	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1})
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, RelayNoIOURing: noRing})
 	ctx := ctxT(t)
 	conn := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
 	var n int
@@ -37,8 +49,15 @@ func TestRelayThreadCarriesSessions(t *testing.T) {
 	if err := conn.QueryRow(ctx, "select repeat('x', 5000000)").Scan(&big); err != nil || len(big) != 5000000 {
 		t.Fatalf("5 MB value: %d bytes, %v", len(big), err)
 	}
-	if st := srv.Stats(); st.RelayThreadSessions != 1 || st.RelayThreadHandoffs != 0 {
-		t.Errorf("relay thread sessions %d, hand-offs %d; want 1 and 0", st.RelayThreadSessions, st.RelayThreadHandoffs)
+	// Sessions side by side: their sockets are ready together, and a batch of several reads
+	// or writes goes to the kernel in one io_uring_enter (a batch of one is a plain call).
+	concurrentQueries(t, addr, 8, 100)
+	if st := srv.Stats(); st.RelayThreadSessions != 9 || st.RelayThreadHandoffs != 0 {
+		t.Errorf("relay thread sessions %d, hand-offs %d; want 9 and 0", st.RelayThreadSessions, st.RelayThreadHandoffs)
+	}
+	ring := !srv.opts.RelayNoIOURing && ringAvailable()
+	if b := srv.Stats().RelayThreadRingBatches; (b > 0) != ring {
+		t.Errorf("io_uring batches %d with the ring in use: %v", b, ring)
 	}
 	conn.Close(ctx)
 	waitFor(t, func() bool { return srv.Sessions() == 0 })
@@ -228,6 +247,82 @@ func lastFrameType(b []byte) byte {
 		typ = b[0]
 	}
 	return typ
+}
+
+// When io_uring_enter fails, the relay thread drops its ring and goes on with one system call
+// per read and write: the session whose batch it was loses nothing and keeps its place.
+func TestRelayThreadRingFailure(t *testing.T) {
+	if !ringAvailable() {
+		t.Skip("io_uring unavailable here: the relay threads never use a ring")
+	}
+	if os.Getenv("PGASK_TEST_RELAY_IO_URING") == "0" {
+		t.Skip("PGASK_TEST_RELAY_IO_URING=0: no ring to fail")
+	}
+	c := pgtest.Shared(t)
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1})
+	ctx := ctxT(t)
+	conn := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
+	defer conn.Close(ctx)
+	query := func(i int) {
+		t.Helper()
+		var s string
+		want := strings.Repeat("z", 100000+i)
+		if err := conn.QueryRow(ctx, "select repeat('z', $1::int)", 100000+i).Scan(&s); err != nil || s != want {
+			t.Fatalf("query %d: %d bytes, %v", i, len(s), err)
+		}
+	}
+	query(0)
+	concurrentQueries(t, addr, 8, 50)
+	before := srv.Stats().RelayThreadRingBatches
+	if before == 0 {
+		t.Fatal("no io_uring batch before the failure")
+	}
+	l := srv.loops[0]
+	l.failRing.Store(true)
+	for i := 1; i <= 20 && !l.ringDropped.Load(); i++ {
+		concurrentQueries(t, addr, 8, 20)
+	}
+	if !l.ringDropped.Load() {
+		t.Fatal("the relay thread never tried its ring again")
+	}
+	concurrentQueries(t, addr, 8, 50)
+	for i := 1; i <= 20; i++ {
+		query(i)
+	}
+	after := srv.Stats()
+	if after.RelayThreadRingBatches != before {
+		t.Errorf("io_uring batches went on after the failure: %d then %d", before, after.RelayThreadRingBatches)
+	}
+	if after.RelayThreadHandoffs != 0 {
+		t.Errorf("relay thread hand-offs %d; want 0", after.RelayThreadHandoffs)
+	}
+}
+
+// concurrentQueries runs queries on n sessions at once, each checking its own results.
+func concurrentQueries(t *testing.T, addr string, n, queries int) {
+	t.Helper()
+	ctx := ctxT(t)
+	errs := make(chan error, n)
+	for s := range n {
+		conn := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
+		go func() {
+			defer conn.Close(ctx)
+			for i := range queries {
+				var got string
+				want := fmt.Sprintf("%d-%d-%s", s, i, strings.Repeat("r", i*37))
+				if err := conn.QueryRow(ctx, "select $1::text", want).Scan(&got); err != nil || got != want {
+					errs <- fmt.Errorf("session %d query %d: %q, %v", s, i, got, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 // A lone idle session, with no other traffic to wake the relay thread, still times out: the

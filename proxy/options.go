@@ -46,6 +46,11 @@ type Options struct {
 	// none: every session is relayed by two goroutines of its own. Each thread keeps one of
 	// GOMAXPROCS; GOMAXPROCS is raised when it would leave none for the rest.
 	RelayThreads int
+	// RelayNoIOURing makes the relay threads call read(2) and write(2) once per socket
+	// instead of batching them through io_uring. io_uring is used only where the kernel
+	// offers it (Linux 6.1 or later, not disabled by sysctl or seccomp); this switch is for
+	// comparison and for kernels whose io_uring misbehaves.
+	RelayNoIOURing bool
 	// Logger receives connect/disconnect at Debug and errors with the peer and SQLSTATE.
 	// nil discards.
 	Logger *slog.Logger

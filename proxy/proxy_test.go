@@ -50,6 +50,9 @@ func startProxy(t testing.TB, opts Options) (*Server, string) {
 		}
 		opts.RelayThreads = n // -1: the suite runs on the goroutine relay (make race)
 	}
+	if os.Getenv("PGASK_TEST_RELAY_IO_URING") == "0" {
+		opts.RelayNoIOURing = true // the relay thread without io_uring (make race)
+	}
 	srv, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)

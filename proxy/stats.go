@@ -22,6 +22,9 @@ type Stats struct {
 	// Sessions relayed by the relay threads (Options.RelayThreads), and those of them handed
 	// to the goroutine relay before their end, for a statement that may be an ASK.
 	RelayThreadSessions, RelayThreadHandoffs uint64
+	// io_uring_enter calls of the relay threads, each for a batch of reads or of writes
+	// (0 where io_uring is unavailable or Options.RelayNoIOURing is set).
+	RelayThreadRingBatches uint64
 
 	// Sessions ended by pgask after startup, by reason.
 	IdleTimeouts   uint64 // Options.IdleTimeout (57P05)
@@ -34,7 +37,7 @@ type Stats struct {
 type serverCounters struct {
 	accepted, rejMax, rejStartup, rejUpstream, rejAuth, connectErrs atomic.Uint64
 	idle, tooLarge, protocol, upLost                                atomic.Uint64
-	loopSessions, loopHandoffs                                      atomic.Uint64
+	loopSessions, loopHandoffs, ringBatches                         atomic.Uint64
 	// traffic of sessions that have ended (live sessions are summed by Stats)
 	cMsgs, cBytes, sMsgs, sBytes atomic.Uint64
 }
@@ -61,6 +64,7 @@ func (s *Server) Stats() Stats {
 		UpstreamLost:           c.upLost.Load(),
 		RelayThreadSessions:    c.loopSessions.Load(),
 		RelayThreadHandoffs:    c.loopHandoffs.Load(),
+		RelayThreadRingBatches: c.ringBatches.Load(),
 	}
 	s.mu.Lock()
 	st.Open = len(s.sessions)
