@@ -21,6 +21,7 @@ type Config struct {
 	TLSKey          string        `mapstructure:"tls-key"`
 	MaxConnections  int           `mapstructure:"max-connections"`
 	RelayThreads    int           `mapstructure:"relay-threads"`
+	RelayIOURing    bool          `mapstructure:"relay-io-uring"`
 	MaxMessageSize  ByteSize      `mapstructure:"max-message-size"`
 	StartupTimeout  time.Duration `mapstructure:"startup-timeout"`
 	IdleTimeout     time.Duration `mapstructure:"idle-timeout"`

@@ -62,7 +62,8 @@ var (
 	descMessages  = prometheus.NewDesc("pgask_relayed_messages_total", "Protocol messages relayed, by direction.", []string{"direction"}, nil)
 	descSessErrs  = prometheus.NewDesc("pgask_session_errors_total", "Sessions ended by pgask, by reason.", []string{"reason"}, nil)
 	descRelayThr  = prometheus.NewDesc("pgask_relay_thread_sessions_total", "Sessions relayed by the relay threads (relay-threads), and those handed to the goroutine relay for an ASK.", []string{"stage"}, nil)
-	proxyDescList = []*prometheus.Desc{descOpen, descAccepted, descRejected, descConnErr, descBytes, descMessages, descSessErrs, descRelayThr}
+	descRingBatch = prometheus.NewDesc("pgask_relay_thread_io_uring_batches_total", "io_uring_enter calls the relay threads made, each for a batch of reads or of writes (relay-io-uring); 0 where io_uring is unavailable.", nil, nil)
+	proxyDescList = []*prometheus.Desc{descOpen, descAccepted, descRejected, descConnErr, descBytes, descMessages, descSessErrs, descRelayThr, descRingBatch}
 )
 
 func (proxyCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -93,6 +94,7 @@ func (c proxyCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSessErrs, st.UpstreamLost, "upstream_lost")
 	counter(descRelayThr, st.RelayThreadSessions, "started")
 	counter(descRelayThr, st.RelayThreadHandoffs, "handed_off")
+	counter(descRingBatch, st.RelayThreadRingBatches)
 }
 
 // addSchemaCache exports the schema cache's hit and miss counts.

@@ -70,6 +70,7 @@ func proxyOptions(cfg *config.Config) (proxy.Options, error) {
 		Upstream:        up,
 		MaxConnections:  cfg.MaxConnections,
 		RelayThreads:    relayThreads(cfg.RelayThreads),
+		RelayNoIOURing:  !cfg.RelayIOURing,
 		MaxMessageSize:  int(cfg.MaxMessageSize),
 		IdleTimeout:     cfg.IdleTimeout,
 		StartupTimeout:  cfg.StartupTimeout,
