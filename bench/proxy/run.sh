@@ -7,7 +7,8 @@
 # Environment: ROUNDS, DURATION (s per run), SCALE, CLIENTS, JOBS, MODES ("simple extended
 # prepared"), PROFILE=1 (write a CPU profile of pgask's relay to bench/out/relay.pprof),
 # GOROUTINES=1 (also run pgask's goroutine relay alone, -relay-threads -1, target "goroutines":
-# what TLS and ASK sessions use), NAIVE=1 (also run two io.Copy goroutines per connection,
+# what TLS and ASK sessions use), EPOLL=1 (also run the relay thread without io_uring,
+# -no-io-uring, target "epoll": one read(2)/write(2) per socket), NAIVE=1 (also run two io.Copy goroutines per connection,
 # target "naive": the floor of a goroutine relay).
 set -euo pipefail
 
@@ -26,7 +27,7 @@ PGBENCH=$(command -v pgbench || echo "$PGBIN/pgbench")
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$PGBOUNCER" ] || { echo "pgbouncer not found (apt-get install -y pgbouncer)" >&2; exit 1; }
 
-PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port); GR_PORT=$(free_port); NAIVE_PORT=$(free_port)
+PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port); GR_PORT=$(free_port); NAIVE_PORT=$(free_port); EPOLL_PORT=$(free_port)
 pg_setup pgask-bench
 
 echo "== starting PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on $PGPORT"
@@ -74,6 +75,13 @@ if [ "${GOROUTINES:-0}" = 1 ]; then
   TARGETS="$TARGETS goroutines"
 fi
 
+if [ "${EPOLL:-0}" = 1 ]; then
+  "$TMP/relay" -no-io-uring -listen "127.0.0.1:$EPOLL_PORT" -upstream "127.0.0.1:$PGPORT" &
+  PIDS+=($!)
+  PROC[epoll]=$!
+  TARGETS="$TARGETS epoll"
+fi
+
 if [ "${NAIVE:-0}" = 1 ]; then
   "$TMP/relay" -naive -listen "127.0.0.1:$NAIVE_PORT" -upstream "127.0.0.1:$PGPORT" &
   PIDS+=($!)
@@ -81,12 +89,12 @@ if [ "${NAIVE:-0}" = 1 ]; then
   TARGETS="$TARGETS naive"
 fi
 
-for port in "$BOUNCER_PORT" "$PGASK_PORT" $([ "${GOROUTINES:-0}" = 1 ] && echo "$GR_PORT") $([ "${NAIVE:-0}" = 1 ] && echo "$NAIVE_PORT"); do
+for port in "$BOUNCER_PORT" "$PGASK_PORT" $([ "${GOROUTINES:-0}" = 1 ] && echo "$GR_PORT") $([ "${EPOLL:-0}" = 1 ] && echo "$EPOLL_PORT") $([ "${NAIVE:-0}" = 1 ] && echo "$NAIVE_PORT"); do
   for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d bench -U postgres && break; sleep 0.1; done
 done
 
 PROC[pgbouncer]=$(pgrep -f "pgbouncer $TMP/pgbouncer.ini" | tail -1)
-declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT [goroutines]=$GR_PORT [naive]=$NAIVE_PORT)
+declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT [goroutines]=$GR_PORT [naive]=$NAIVE_PORT [epoll]=$EPOLL_PORT)
 
 cputicks() { # utime+stime of a process, in clock ticks (0 for direct)
   [ -n "${PROC[$1]:-}" ] && awk '{print $14+$15}' "/proc/${PROC[$1]}/stat" || echo 0
@@ -133,6 +141,9 @@ for m in modes:
     if any(r[2] == "naive" for r in rows):
         an, lan = st.median(tps[m, "naive"]), st.median(lat[m, "naive"])
         extra += f"   [naive io.Copy: {an:.0f} tps, ratio {an/d:.2f}, {lan-ld:+.1f} µs, {st.median(cpu[m, 'naive']):.1f} µs CPU/tx]"
+    if any(r[2] == "epoll" for r in rows):
+        ae, lae = st.median(tps[m, "epoll"]), st.median(lat[m, "epoll"])
+        extra += f"   [relay thread without io_uring: {ae:.0f} tps, ratio {ae/d:.2f}, {lae-ld:+.1f} µs, {st.median(cpu[m, 'epoll']):.1f} µs CPU/tx]"
     if gr:
         a1, la1 = st.median(tps[m, "goroutines"]), st.median(lat[m, "goroutines"])
         extra += f"   [goroutine relay: {a1:.0f} tps, ratio {a1/d:.2f}, {la1-ld:+.1f} µs, {st.median(cpu[m, 'goroutines']):.1f} µs CPU/tx]"

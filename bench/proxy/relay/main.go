@@ -25,12 +25,13 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGTERM")
 	naive := flag.Bool("naive", false, "relay bytes with two io.Copy goroutines (upstream must be host:port)")
 	threads := flag.Int("relay-threads", 0, "proxy.Options.RelayThreads: 0 = the default (1), -1 = the goroutine relay only")
+	noURing := flag.Bool("no-io-uring", false, "proxy.Options.RelayNoIOURing: one read(2) and write(2) per socket")
 	flag.Parse()
 	var err error
 	if *naive {
 		err = runNaive(*listen, *upstream)
 	} else {
-		err = run(*listen, *upstream, *cpuprofile, *threads)
+		err = run(*listen, *upstream, *cpuprofile, *threads, *noURing)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "relay:", err)
@@ -38,7 +39,7 @@ func main() {
 	}
 }
 
-func run(listen, upstream, cpuprofile string, threads int) error {
+func run(listen, upstream, cpuprofile string, threads int, noURing bool) error {
 	up, err := proxy.ParseUpstream(upstream)
 	if err != nil {
 		return err
@@ -55,10 +56,11 @@ func run(listen, upstream, cpuprofile string, threads int) error {
 		defer pprof.StopCPUProfile()
 	}
 	srv, err := proxy.New(proxy.Options{
-		Listen:       listen,
-		Upstream:     up,
-		RelayThreads: threads,
-		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Listen:         listen,
+		Upstream:       up,
+		RelayThreads:   threads,
+		RelayNoIOURing: noURing,
+		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return err
