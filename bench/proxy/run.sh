@@ -8,7 +8,9 @@
 # prepared"), PROFILE=1 (write a CPU profile of pgask's relay to bench/out/relay.pprof),
 # GOROUTINES=1 (also run pgask's goroutine relay alone, -relay-threads -1, target "goroutines":
 # what TLS and ASK sessions use), EPOLL=1 (also run the relay thread without io_uring,
-# -no-io-uring, target "epoll": one read(2)/write(2) per socket), NAIVE=1 (also run two io.Copy goroutines per connection,
+# -no-io-uring, target "epoll": one read(2)/write(2) per socket), FRESH=1 (close PgBouncer's
+# pooled server connections before each of its runs, so that it too starts on new backends, as
+# pgask and direct connections always do), NAIVE=1 (also run two io.Copy goroutines per connection,
 # target "naive": the floor of a goroutine relay).
 set -euo pipefail
 
@@ -102,6 +104,10 @@ cputicks() { # utime+stime of a process, in clock ticks (0 for direct)
 
 run() { # target mode clients jobs -> "tps latency_ms proxy_cpu_us_per_tx"
   local out c0 c1 n
+  if [ "${FRESH:-0}" = 1 ] && [ "$1" = pgbouncer ]; then
+    "$PGBIN/psql" -qAt -h 127.0.0.1 -p "$PGPORT" -U postgres -d bench -c "select count(pg_terminate_backend(pid)) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()" >/dev/null
+    sleep 0.3
+  fi
   c0=$(cputicks "$1")
   out=$("$PGBENCH" -n -S -M "$2" -c "$3" -j "$4" -T "$DURATION" -h 127.0.0.1 -p "${PORT[$1]}" -U postgres bench 2>&1) || { echo "$out" >&2; exit 1; }
   c1=$(cputicks "$1")
