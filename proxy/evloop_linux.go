@@ -457,24 +457,33 @@ func (l *eventLoop) add(ls *loopSess) {
 
 // pump reads what the socket of direction d has and relays it.
 func (ls *loopSess) pump(d int) {
-	dd := &ls.dir[d]
+	n, errno := rawIO(syscall.SYS_READ, ls.fd[d], ls.dir[d].readBuf())
+	ls.dir[d].m.w += n
+	ls.readDone(d, n, errno)
+}
+
+// readBuf returns the free space a read of this direction goes into. Everything walked
+// has been written by then (reading stops while a write waits), so wpos restarts at m.r.
+func (dd *loopDir) readBuf() []byte {
 	m := dd.m
 	m.makeRoom(dd.need)
 	b := m.space()
 	dd.wpos = m.r
-	n, errno := rawIO(syscall.SYS_READ, ls.fd[d], b)
+	return b
+}
+
+// readDone acts on a read of direction d that brought n bytes, already counted in m.w, or
+// failed with errno.
+func (ls *loopSess) readDone(d, n int, errno syscall.Errno) {
 	switch {
 	case errno == syscall.EAGAIN || errno == syscall.EINTR:
-		return
 	case errno != 0:
 		ls.endDir(d, errno)
-		return
 	case n == 0:
 		ls.endDir(d, io.EOF)
-		return
+	default:
+		ls.process(d)
 	}
-	m.w += n
-	ls.process(d)
 }
 
 // endDir hands the session back because direction d's source ended with err.
@@ -661,10 +670,7 @@ func (e *loopIO) buffer(op uint8) (int, []byte) {
 	if e.ls.gone {
 		return -1, nil
 	}
-	m.makeRoom(dd.need)
-	b := m.space()
-	dd.wpos = m.r
-	return e.ls.fd[e.d], b
+	return e.ls.fd[e.d], dd.readBuf()
 }
 
 // account records the n bytes e's request moved.
@@ -680,27 +686,23 @@ func (e *loopIO) account(op uint8, n int) {
 // on theirs.
 func (e *loopIO) finish(op uint8, r int32) {
 	ls := e.ls
-	eagain := r == -int32(syscall.EAGAIN) || r == -int32(syscall.EINTR)
-	if op == uringOpRecv {
-		switch {
-		case r == notRun:
-			ls.pump(e.d)
-		case r > 0:
-			ls.process(e.d)
-		case r == 0:
-			ls.endDir(e.d, io.EOF)
-		case !eagain:
-			ls.endDir(e.d, syscall.Errno(-r))
-		}
+	if r == notRun {
+		e.plain(op)
 		return
 	}
+	n, errno := int(r), syscall.Errno(0)
+	if r < 0 {
+		n, errno = 0, syscall.Errno(-r)
+	}
 	switch {
-	case r == int32(e.n):
+	case op == uringOpRecv:
+		ls.readDone(e.d, n, errno)
+	case n == e.n:
 		ls.written(e.d)
-	case r >= 0 || r == notRun || eagain:
+	case errno == 0 || errno == syscall.EAGAIN || errno == syscall.EINTR:
 		ls.flush(e.d) // the rest, as without the ring
 	default:
-		ls.writeFailed(e.d, syscall.Errno(-r))
+		ls.writeFailed(e.d, errno)
 	}
 }
 
