@@ -29,7 +29,7 @@ PGBENCH=$(command -v pgbench || echo "$PGBIN/pgbench")
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$PGBOUNCER" ] || { echo "pgbouncer not found (apt-get install -y pgbouncer)" >&2; exit 1; }
 
-PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port); GR_PORT=$(free_port); NAIVE_PORT=$(free_port); EPOLL_PORT=$(free_port)
+PGPORT=$(free_port); BOUNCER_PORT=$(free_port); PGASK_PORT=$(free_port)
 pg_setup pgask-bench
 
 echo "== starting PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on $PGPORT"
@@ -70,33 +70,26 @@ PROFARG=()
 PIDS+=($!)
 PROC[pgask]=$!
 TARGETS="direct pgbouncer pgask"
-if [ "${GOROUTINES:-0}" = 1 ]; then
-  "$TMP/relay" -relay-threads -1 -listen "127.0.0.1:$GR_PORT" -upstream "127.0.0.1:$PGPORT" &
-  PIDS+=($!)
-  PROC[goroutines]=$!
-  TARGETS="$TARGETS goroutines"
-fi
+declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT)
 
-if [ "${EPOLL:-0}" = 1 ]; then
-  "$TMP/relay" -no-io-uring -listen "127.0.0.1:$EPOLL_PORT" -upstream "127.0.0.1:$PGPORT" &
+# extra_target NAME RELAY-FLAG: one more relay process, benchmarked as target NAME.
+extra_target() {
+  PORT[$1]=$(free_port)
+  "$TMP/relay" "$2" -listen "127.0.0.1:${PORT[$1]}" -upstream "127.0.0.1:$PGPORT" &
   PIDS+=($!)
-  PROC[epoll]=$!
-  TARGETS="$TARGETS epoll"
-fi
+  PROC[$1]=$!
+  TARGETS="$TARGETS $1"
+}
+[ "${GOROUTINES:-0}" = 1 ] && extra_target goroutines -relay-threads=-1
+[ "${EPOLL:-0}" = 1 ] && extra_target epoll -no-io-uring
+[ "${NAIVE:-0}" = 1 ] && extra_target naive -naive
 
-if [ "${NAIVE:-0}" = 1 ]; then
-  "$TMP/relay" -naive -listen "127.0.0.1:$NAIVE_PORT" -upstream "127.0.0.1:$PGPORT" &
-  PIDS+=($!)
-  PROC[naive]=$!
-  TARGETS="$TARGETS naive"
-fi
-
-for port in "$BOUNCER_PORT" "$PGASK_PORT" $([ "${GOROUTINES:-0}" = 1 ] && echo "$GR_PORT") $([ "${EPOLL:-0}" = 1 ] && echo "$EPOLL_PORT") $([ "${NAIVE:-0}" = 1 ] && echo "$NAIVE_PORT"); do
-  for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d bench -U postgres && break; sleep 0.1; done
+for t in $TARGETS; do
+  [ "$t" = direct ] && continue
+  for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "${PORT[$t]}" -d bench -U postgres && break; sleep 0.1; done
 done
 
 PROC[pgbouncer]=$(pgrep -f "pgbouncer $TMP/pgbouncer.ini" | tail -1)
-declare -A PORT=([direct]=$PGPORT [pgbouncer]=$BOUNCER_PORT [pgask]=$PGASK_PORT [goroutines]=$GR_PORT [naive]=$NAIVE_PORT [epoll]=$EPOLL_PORT)
 
 cputicks() { # utime+stime of a process, in clock ticks (0 for direct)
   [ -n "${PROC[$1]:-}" ] && awk '{print $14+$15}' "/proc/${PROC[$1]}/stat" || echo 0
@@ -139,20 +132,15 @@ modes = list(dict.fromkeys(r[1] for r in rows))
 print(f"\nmedian of {len(set(r[0] for r in rows))} rounds; TPS at -c {sys.argv[2]}, latency (µs) at -c 1")
 print("proxy CPU = CPU time the proxy process used per transaction at -c 8 (robust to background load)")
 print(f"{'mode':9} {'direct':>9} {'pgbouncer':>9} {'ratio':>6} {'pgask':>9} {'ratio':>6} | {'lat direct':>10} {'+pgbouncer':>10} {'+pgask':>8} | {'CPU bouncer':>9} {'CPU pgask':>9}")
-gr = any(r[2] == "goroutines" for r in rows)
+labels = {"naive": "naive io.Copy", "epoll": "relay thread without io_uring", "goroutines": "goroutine relay"}
+targets = list(dict.fromkeys(r[2] for r in rows))
 for m in modes:
     d, b, a = (st.median(tps[m, t]) for t in ("direct", "pgbouncer", "pgask"))
     ld, lb, la = (st.median(lat[m, t]) for t in ("direct", "pgbouncer", "pgask"))
     extra = ""
-    if any(r[2] == "naive" for r in rows):
-        an, lan = st.median(tps[m, "naive"]), st.median(lat[m, "naive"])
-        extra += f"   [naive io.Copy: {an:.0f} tps, ratio {an/d:.2f}, {lan-ld:+.1f} µs, {st.median(cpu[m, 'naive']):.1f} µs CPU/tx]"
-    if any(r[2] == "epoll" for r in rows):
-        ae, lae = st.median(tps[m, "epoll"]), st.median(lat[m, "epoll"])
-        extra += f"   [relay thread without io_uring: {ae:.0f} tps, ratio {ae/d:.2f}, {lae-ld:+.1f} µs, {st.median(cpu[m, 'epoll']):.1f} µs CPU/tx]"
-    if gr:
-        a1, la1 = st.median(tps[m, "goroutines"]), st.median(lat[m, "goroutines"])
-        extra += f"   [goroutine relay: {a1:.0f} tps, ratio {a1/d:.2f}, {la1-ld:+.1f} µs, {st.median(cpu[m, 'goroutines']):.1f} µs CPU/tx]"
+    for t in (t for t in targets if t in labels):
+        x, lx = st.median(tps[m, t]), st.median(lat[m, t])
+        extra += f"   [{labels[t]}: {x:.0f} tps, ratio {x/d:.2f}, {lx-ld:+.1f} µs, {st.median(cpu[m, t]):.1f} µs CPU/tx]"
     cb, ca = st.median(cpu[m, "pgbouncer"]), st.median(cpu[m, "pgask"])
     print(f"{m:9} {d:9.0f} {b:9.0f} {b/d:6.2f} {a:9.0f} {a/d:6.2f} | {ld:10.1f} {lb-ld:+10.1f} {la-ld:+8.1f} | {cb:9.1f} {ca:9.1f}{extra}")
 PY
