@@ -341,3 +341,51 @@ func TestRelayThreadIdleTimeoutAlone(t *testing.T) {
 		t.Errorf("relay thread sessions %d, idle timeouts %d; want 1 and 1", st.RelayThreadSessions, st.IdleTimeouts)
 	}
 }
+
+// An idle relay thread sleeps. Its waits are raw system calls while it has work, and the Go
+// scheduler preempts a raw wait every 10-20 ms as if the loop were running; once a wait
+// ends without an event, the loop must block the normal way, where the scheduler leaves it
+// alone. Counted by the kernel: the thread's context switches while a session sits idle on it.
+func TestRelayThreadSleepsWhenIdle(t *testing.T) {
+	c := pgtest.Shared(t)
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1})
+	ctx := ctxT(t)
+	conn := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
+	for i := range 50 {
+		if _, err := conn.Exec(ctx, "select 1"); err != nil {
+			t.Fatalf("query %d: %v", i, err)
+		}
+	}
+	if st := srv.Stats(); st.RelayThreadSessions != 1 {
+		t.Fatalf("relay thread sessions %d, want 1", st.RelayThreadSessions)
+	}
+	tid := srv.loops[0].tid.Load()
+	switches := func() int {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/status", tid))
+		if err != nil {
+			t.Fatalf("relay thread status: %v", err)
+		}
+		n := 0
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.HasSuffix(k, "voluntary_ctxt_switches") {
+				var x int
+				fmt.Sscan(strings.TrimSpace(v), &x)
+				n += x
+			}
+		}
+		return n
+	}
+	time.Sleep(100 * time.Millisecond) // the first preemption ends the last raw wait
+	before := switches()
+	time.Sleep(time.Second)
+	// Preempted raw waits switch at least 50 times a second; a blocked thread, never.
+	n := switches() - before
+	t.Logf("relay thread: %d context switches in an idle second", n)
+	if n > 10 {
+		t.Errorf("idle relay thread switched %d times in a second; want it asleep", n)
+	}
+	// And it wakes for the next query.
+	if _, err := conn.Exec(ctx, "select 2"); err != nil {
+		t.Fatalf("query after idling: %v", err)
+	}
+}
