@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Pass-through benchmark: pgbench -S against PostgreSQL directly, through PgBouncer (session
-# mode) and through pgask's relay, in alternation; prints TPS, the ratio to direct, and the
-# average latency at one client. Needs PostgreSQL server binaries, pgbench and pgbouncer
-# (Debian: apt-get install -y postgresql pgbouncer). Run from the repository root:
+# mode) and through pgask serve, in alternation; prints TPS, the ratio to direct, the average
+# latency at one client, and the two proxies compared round by round. Needs PostgreSQL server
+# binaries, pgbench and pgbouncer (Debian: apt-get install -y postgresql pgbouncer) and Go. Run
+# from the repository root:
 #   bench/proxy/run.sh            # ROUNDS=3 DURATION=5 SCALE=10 CLIENTS=8 JOBS=2
 # Environment: ROUNDS, DURATION (s per run), SCALE, CLIENTS, JOBS, MODES ("simple extended
-# prepared"), PROFILE=1 (write a CPU profile of pgask's relay to bench/out/relay.pprof),
+# prepared"), PROFILE=1 (run the pgask target as bench/proxy/relay, the same proxy package and
+# ASK prefilter without an engine, and write its CPU profile to bench/out/relay.pprof),
 # GOROUTINES=1 (also run pgask's goroutine relay alone, -relay-threads -1, target "goroutines":
 # what TLS and ASK sessions use), EPOLL=1 (also run the relay thread without io_uring,
 # -no-io-uring, target "epoll": one read(2)/write(2) per socket), FRESH=1 (close PgBouncer's
@@ -62,11 +64,17 @@ echo '"postgres" ""' >"$TMP/userlist.txt"
 PIDS+=($!)
 declare -A PROC=()
 
-echo "== building and starting pgask's relay on $PGASK_PORT"
-(cd "$ROOT" && go build -o "$TMP/relay" ./bench/proxy/relay)
-PROFARG=()
-[ "${PROFILE:-0}" = 1 ] && PROFARG=(-cpuprofile "$OUT/relay.pprof")
-"$TMP/relay" -listen "127.0.0.1:$PGASK_PORT" -upstream "127.0.0.1:$PGPORT" "${PROFARG[@]}" &
+echo "== building pgask and bench/proxy/relay; starting pgask serve on $PGASK_PORT"
+(cd "$ROOT" && go build -o "$TMP/pgask" ./cmd/pgask && go build -o "$TMP/relay" ./bench/proxy/relay)
+if [ "${PROFILE:-0}" = 1 ]; then
+  # pgask serve has no profiler: the target is then the relay command, the same proxy package
+  # with the same ASK prefilter, and no ASK engine.
+  "$TMP/relay" -listen "127.0.0.1:$PGASK_PORT" -upstream "127.0.0.1:$PGPORT" -cpuprofile "$OUT/relay.pprof" &
+else
+  # The shipped binary with its defaults; no model, so ASK answers an error and loads nothing.
+  "$TMP/pgask" serve --listen "127.0.0.1:$PGASK_PORT" --upstream "127.0.0.1:$PGPORT" \
+    --model "$TMP/no-model.gguf" --model-download=false --log-level warn 2>"$TMP/pgask.log" &
+fi
 PIDS+=($!)
 PROC[pgask]=$!
 TARGETS="direct pgbouncer pgask"
@@ -143,4 +151,14 @@ for m in modes:
         extra += f"   [{labels[t]}: {x:.0f} tps, ratio {x/d:.2f}, {lx-ld:+.1f} µs, {st.median(cpu[m, t]):.1f} µs CPU/tx]"
     cb, ca = st.median(cpu[m, "pgbouncer"]), st.median(cpu[m, "pgask"])
     print(f"{m:9} {d:9.0f} {b:9.0f} {b/d:6.2f} {a:9.0f} {a/d:6.2f} | {ld:10.1f} {lb-ld:+10.1f} {la-ld:+8.1f} | {cb:9.1f} {ca:9.1f}{extra}")
+# Paired by round: the two proxies ran back to back, so a round's ratio is the least noisy
+# comparison this script makes; its spread says how much one run's medians can be trusted.
+print("\npgask against PgBouncer, round by round (wins: rounds where pgask did better)")
+for m in modes:
+    r = [a / b for a, b in zip(tps[m, "pgask"], tps[m, "pgbouncer"])]
+    dl = [a - b for a, b in zip(lat[m, "pgask"], lat[m, "pgbouncer"])]
+    dc = [a - b for a, b in zip(cpu[m, "pgask"], cpu[m, "pgbouncer"])]
+    print(f"{m:9} TPS ratio median {st.median(r):.3f} (range {min(r):.2f}-{max(r):.2f}, wins {sum(x > 1 for x in r)}/{len(r)})"
+          f" | latency {st.median(dl):+.1f} µs (wins {sum(x < 0 for x in dl)}/{len(dl)})"
+          f" | CPU/tx {st.median(dc):+.1f} µs (wins {sum(x < 0 for x in dc)}/{len(dc)})")
 PY

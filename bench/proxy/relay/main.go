@@ -1,5 +1,7 @@
 // Command relay runs pgask's proxy package alone (no ASK engine) for the pass-through
-// benchmark in bench/proxy/run.sh, with an optional CPU profile of the relay. -relay-threads -1
+// benchmark in bench/proxy/run.sh, with an optional CPU profile of the relay. Its Interceptor
+// passes everything through, so Query and Parse texts go through the same ASK prefilter as in
+// pgask serve (statements that pass it move to the goroutine relay). -relay-threads -1
 // runs the goroutine relay alone (what TLS and ASK sessions use); -naive runs the floor of a
 // goroutine relay instead: two io.Copy goroutines per connection, no protocol.
 package main
@@ -60,6 +62,7 @@ func run(listen, upstream, cpuprofile string, threads int, noURing bool) error {
 		Upstream:       up,
 		RelayThreads:   threads,
 		RelayNoIOURing: noURing,
+		Interceptor:    passThrough{},
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -68,6 +71,15 @@ func run(listen, upstream, cpuprofile string, threads int, noURing bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return srv.ListenAndServe(ctx)
+}
+
+// passThrough sees what pgask serve's ASK handler would see, and relays it unchanged.
+type passThrough struct{}
+
+func (passThrough) Query(context.Context, *proxy.Session, string) error { return proxy.ErrPassThrough }
+
+func (passThrough) Parse(context.Context, *proxy.Session, string, string) (string, error) {
+	return "", proxy.ErrPassThrough
 }
 
 // runNaive is the two-goroutine byte pump the issue compares with.
