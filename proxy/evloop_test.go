@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -365,13 +366,19 @@ func TestRelayThreadSleepsWhenIdle(t *testing.T) {
 		if err != nil {
 			t.Fatalf("relay thread status: %v", err)
 		}
-		n := 0
+		n, fields := 0, 0
 		for _, l := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && strings.HasSuffix(k, "voluntary_ctxt_switches") {
-				var x int
-				fmt.Sscan(strings.TrimSpace(v), &x)
+				x, err := strconv.Atoi(strings.TrimSpace(v))
+				if err != nil {
+					t.Fatalf("relay thread status %q: %v", l, err)
+				}
 				n += x
+				fields++
 			}
+		}
+		if fields != 2 {
+			t.Fatalf("relay thread status has %d context-switch counts, want 2", fields)
 		}
 		return n
 	}
