@@ -792,6 +792,7 @@ func (ls *loopSess) walkClient() (act int, err error) {
 		s.account(typ)
 		dd.advance(total)
 		if typ == 'X' {
+			s.clientEnd.Store(true) // before Terminate is written upstream, as in clientToServer
 			act = actTerminate
 			break
 		}

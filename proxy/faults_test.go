@@ -388,3 +388,47 @@ func TestShutdownTellsClients(t *testing.T) {
 	}
 	rc.expectFatal("57P01", "administrator command")
 }
+
+// A client's Terminate, or pgask's own on an idle timeout, makes the upstream close: that EOF
+// is the end the session asked for, not a lost upstream. Many short sessions side by side on
+// both relays, so that the upstream's EOF often arrives while the client side is still ending.
+func TestTerminateIsNotALostUpstream(t *testing.T) {
+	for _, threads := range []int{1, -1} {
+		t.Run(fmt.Sprintf("RelayThreads=%d", threads), func(t *testing.T) {
+			c := pgtest.Shared(t)
+			srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: threads})
+			ctx := ctxT(t)
+			const workers, each = 8, 25
+			errs := make(chan error, workers)
+			for range workers {
+				go func() {
+					for range each {
+						conn, err := pgx.Connect(ctx, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
+						if err != nil {
+							errs <- err
+							return
+						}
+						if _, err := conn.Exec(ctx, "select 1"); err != nil {
+							errs <- err
+							return
+						}
+						if err := conn.Close(ctx); err != nil {
+							errs <- err
+							return
+						}
+					}
+					errs <- nil
+				}()
+			}
+			for range workers {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, func() bool { return srv.Sessions() == 0 })
+			if st := srv.Stats(); st.UpstreamLost != 0 || st.Accepted != workers*each {
+				t.Errorf("%d sessions accepted, %d of them counted as lost upstreams; want %d and 0", st.Accepted, st.UpstreamLost, workers*each)
+			}
+		})
+	}
+}

@@ -104,6 +104,8 @@ func (s *session) clientToServer() error {
 			m.r += k
 			skip, drop = total-k, false
 			if typ == 'X' {
+				// Before Terminate reaches the upstream: its EOF is then no loss (upstreamEnded).
+				s.clientEnd.Store(true)
 				terminate = true
 				break frames
 			}

@@ -43,7 +43,7 @@ type session struct {
 
 	traffic   relayCounters
 	upFatal   atomic.Bool // the upstream sent a FATAL or PANIC ErrorResponse
-	clientEnd atomic.Bool // the client left (Terminate, EOF) or its side failed
+	clientEnd atomic.Bool // the client left (Terminate, EOF) or its side failed; set before any Terminate goes upstream
 	finalOnce sync.Once   // at most one FATAL of pgask's own when the session ends
 
 	tx      atomic.Uint32 // transaction status of the last ReadyForQuery: 'I', 'T', 'E'
@@ -309,9 +309,11 @@ func (s *session) clientEnded(err error) {
 		s.lostUpstream(uw.err)
 	case errors.Is(err, errIdleTimeout):
 		s.srv.counters.idle.Add(1)
-		_ = s.writeUp([]byte{'X', 0, 0, 0, 4})
+		// The client hears why first; the upstream's EOF after its Terminate is no loss.
 		s.final("57P05", "terminating connection due to idle-session timeout",
 			fmt.Sprintf("pgask closes sessions that send nothing for %s while no query runs (idle-timeout).", s.srv.opts.IdleTimeout))
+		s.clientEnd.Store(true)
+		_ = s.writeUp([]byte{'X', 0, 0, 0, 4})
 	case errors.As(err, &tl):
 		s.srv.counters.tooLarge.Add(1)
 		s.final("54000", fmt.Sprintf("message of %d bytes is longer than pgask's max-message-size of %d bytes", tl.n, tl.max),
