@@ -91,6 +91,32 @@ static inline llama_token pgask_pick(struct llama_sampler *g, struct llama_sampl
 	return best < 0 ? -1 : a.data[best].id;
 }
 
+// pgask_pick_topk is the greedy fallback when the best token breaks grammar g: it tries the k
+// tokens of highest logit, best first, one at a time, and returns the first that g allows, or -1
+// when none does (the caller then filters the whole vocabulary). With a large vocabulary (Gemma's
+// 262,144 tokens) this is the difference between a few single-token grammar checks and running
+// every candidate through the grammar at every step; the token chosen is the same.
+#define PGASK_TOPK_MAX 64
+static inline llama_token pgask_pick_topk(struct llama_sampler *g, const float *logits, int n, int k) {
+	int idx[PGASK_TOPK_MAX];
+	int m = 0;
+	if (k > PGASK_TOPK_MAX) k = PGASK_TOPK_MAX;
+	for (int i = 0; i < n; i++) {
+		float v = logits[i];
+		if (m == k && v <= logits[idx[m - 1]]) continue;
+		int j = m < k ? m++ : m - 1;
+		while (j > 0 && logits[idx[j - 1]] < v) {
+			idx[j] = idx[j - 1];
+			j--;
+		}
+		idx[j] = i;
+	}
+	for (int j = 0; j < m; j++) {
+		if (pgask_grammar_allows(g, idx[j], logits[idx[j]])) return idx[j];
+	}
+	return -1;
+}
+
 // pgask_threadpool_new makes a persistent thread pool (as llama-bench does) so that a decode does
 // not start and join n-1 threads every token. poll: 0 = sleep at once between graphs, 100 = spin.
 static inline struct ggml_threadpool *pgask_threadpool_new(int n_threads, int poll) {

@@ -22,6 +22,7 @@ const (
 	StopString      = "stop"         // a stop string appeared; it is not part of Text
 	StopMaxTokens   = "max_tokens"   // MaxTokens tokens were generated
 	StopContextFull = "context_full" // the context window filled up before any other reason
+	StopRepetition  = "repetition"   // the output went round in a loop (see looping)
 )
 
 // DefaultMaxTokens is the token budget of a Request that sets none.
@@ -324,7 +325,13 @@ func (lc *lctx) run(ctx context.Context, req Request) (res Result, err error) {
 		}
 		if grammar != nil && !C.pgask_grammar_allows(grammar, tok, *(*C.float)(unsafe.Add(unsafe.Pointer(logits), uintptr(tok)*4))) {
 			res.GrammarFallback++
-			tok = C.pgask_pick(grammar, chain, logits, lc.cands, nv)
+			tok = -1
+			if chain == nil {
+				tok = C.pgask_pick_topk(grammar, logits, nv, 64)
+			}
+			if tok < 0 {
+				tok = C.pgask_pick(grammar, chain, logits, lc.cands, nv)
+			}
 			if tok < 0 {
 				res.Text = out.text()
 				return res, fmt.Errorf("%w: no token allowed after %q", ErrGrammar, out.text())
@@ -356,6 +363,10 @@ func (lc *lctx) run(ctx context.Context, req Request) (res Result, err error) {
 		}
 		if len(res.Tokens) >= maxTokens {
 			res.StopReason = StopMaxTokens
+			break
+		}
+		if looping(res.Tokens) {
+			res.StopReason = StopRepetition
 			break
 		}
 		if len(lc.cached) >= lc.nctx {
@@ -500,4 +511,38 @@ func (s *streamer) flush() error {
 func clearCache(lc *lctx) {
 	C.llama_memory_clear(lc.mem, true)
 	lc.cached = lc.cached[:0]
+}
+
+// Loop detection: greedy decoding of a small model often falls into a loop ("a, b, b, b, b, …")
+// that only MaxTokens ends. The output is looping when its last loopSpan or more tokens are
+// one block of at most loopPeriod tokens repeated at least loopRepeats times.
+const (
+	loopPeriod  = 16
+	loopRepeats = 4
+	loopSpan    = 32
+)
+
+// looping reports whether toks ends in a loop: period p ≤ loopPeriod, repeated so that the
+// repeated tail is at least max(loopSpan, loopRepeats·p) tokens long. A run of one token
+// (")))))") needs loopSpan copies, far more than SQL writes.
+func looping(toks []int32) bool {
+	n := len(toks)
+	for p := 1; p <= loopPeriod; p++ {
+		span := max(loopSpan, loopRepeats*p)
+		if n < span {
+			return false
+		}
+		tail := toks[n-span:]
+		periodic := true
+		for i := p; i < span; i++ {
+			if tail[i] != tail[i-p] {
+				periodic = false
+				break
+			}
+		}
+		if periodic {
+			return true
+		}
+	}
+	return false
 }

@@ -98,10 +98,14 @@ type Metadata struct {
 	ContextLength int    // context length the model was trained with
 	ContextSize   int    // context length of each of this Model's contexts
 	ChatTemplate  string // tokenizer.chat_template; empty when the file has none
-	VocabSize     int
-	Params        uint64 // number of weights
-	SizeBytes     uint64 // size of the weights
-	BOS, EOS      int32  // special token ids (-1 when the vocabulary has none)
+	// ChatBuiltin names the llama.cpp built-in chat format ApplyChatTemplate uses for a file
+	// without tokenizer.chat_template whose architecture has one format (gemma*: "gemma");
+	// empty otherwise.
+	ChatBuiltin string
+	VocabSize   int
+	Params      uint64 // number of weights
+	SizeBytes   uint64 // size of the weights
+	BOS, EOS    int32  // special token ids (-1 when the vocabulary has none)
 }
 
 // Stats are cumulative counters of a Model.
@@ -240,6 +244,8 @@ func (m *Model) readMetadata() Metadata {
 	}
 	if t := C.llama_model_chat_template(m.c, nil); t != nil {
 		md.ChatTemplate = C.GoString(t)
+	} else if strings.HasPrefix(md.Architecture, "gemma") {
+		md.ChatBuiltin = "gemma" // every Gemma generation uses <start_of_turn>role … <end_of_turn>
 	}
 	buf := make([]byte, 256)
 	if n := C.llama_model_desc(m.c, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf))); n > 0 {
