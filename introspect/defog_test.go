@@ -131,7 +131,8 @@ func findFold(s *introspect.Schema, table string) *introspect.Table {
 }
 
 // TestDefogGolden loads the defog databases named by testdata/defog/*.txt (first part: the
-// database name) and compares their rendered DDL with the expected part.
+// database name) and compares their rendered DDL (M-Schema for *.mschema.txt) with the expected
+// part.
 func TestDefogGolden(t *testing.T) {
 	c := pgtest.Shared(t)
 	for _, path := range goldenFiles(t, "testdata/defog") {
@@ -147,6 +148,9 @@ func TestDefogGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := introspect.Render(s)
+			if strings.HasSuffix(path, ".mschema.txt") {
+				got = introspect.RenderMSchema(s)
+			}
 			if *update {
 				writeGolden(t, path, input, got)
 				return

@@ -208,3 +208,64 @@ func shortType(t string) string {
 	}
 	return t
 }
+
+// RenderMSchema writes s as M-Schema, the schema format XiYan-SQL was trained on: a `# Table:`
+// block per relation with one `(name:TYPE, Primary Key, description, Examples: [...])` line per
+// column (enum labels as the examples), then the foreign keys as `a.x=b.y` lines. Names are
+// spelled as Render spells them.
+func RenderMSchema(s *Schema) string {
+	if s == nil || len(s.Tables) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("【Schema】\n")
+	for i := range s.Tables {
+		t := &s.Tables[i]
+		b.WriteString("# Table: " + t.RefName())
+		if c := oneLine(t.Comment); c != "" {
+			b.WriteString(", " + c)
+		}
+		b.WriteString("\n[\n")
+		for j := range t.Columns {
+			c := &t.Columns[j]
+			parts := []string{QuoteIdent(c.Name) + ":" + strings.ToUpper(shortType(c.Type))}
+			if len(t.PrimaryKey) == 1 && t.PrimaryKey[0] == c.Name {
+				parts = append(parts, "Primary Key")
+			}
+			if cm := oneLine(c.Comment); cm != "" {
+				parts = append(parts, cm)
+			}
+			if len(c.Enum) > 0 {
+				labels := c.Enum[:min(len(c.Enum), 6)]
+				q := make([]string, len(labels))
+				for k, l := range labels {
+					q[k] = oneLine(l)
+				}
+				parts = append(parts, "Examples: ["+strings.Join(q, ", ")+"]")
+			}
+			b.WriteString("(" + strings.Join(parts, ", ") + ")")
+			if j < len(t.Columns)-1 {
+				b.WriteString(",")
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("]\n")
+	}
+	var fks []string
+	for i := range s.Tables {
+		t := &s.Tables[i]
+		for _, fk := range t.ForeignKeys {
+			ref := s.Table(fk.RefSchema, fk.RefTable)
+			if ref == nil || len(fk.Columns) != len(fk.RefColumns) {
+				continue
+			}
+			for k := range fk.Columns {
+				fks = append(fks, t.RefName()+"."+QuoteIdent(fk.Columns[k])+"="+ref.RefName()+"."+QuoteIdent(fk.RefColumns[k]))
+			}
+		}
+	}
+	if len(fks) > 0 {
+		b.WriteString("【Foreign keys】\n" + strings.Join(fks, "\n") + "\n")
+	}
+	return b.String()
+}
