@@ -2,11 +2,9 @@ package translate
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/pgask/pgask/introspect"
 )
 
@@ -53,11 +51,11 @@ func NarrowGrammar(s *introspect.Schema) string {
 		n := fmt.Sprintf("t%d", i)
 		var cols []string
 		for _, c := range t.Columns {
-			cols = append(cols, quoteIdent(c.Name))
+			cols = append(cols, introspect.QuoteIdent(c.Name))
 		}
 		g.rule(n+"-col", trie(cols))
 		g.rule(n, fmt.Sprintf(`(%[1]s-col (", " %[1]s-col (", " %[1]s-col)?)? | "*" | "count(*)") " FROM " %[2]s (" WHERE " %[1]s-col " " ("=" | "<" | ">") " " num)?`,
-			n, lit(tableRef(t))))
+			n, lit(t.RefName())))
 		alts = append(alts, n)
 	}
 	if len(alts) == 0 {
@@ -173,13 +171,14 @@ func trieNode(rs [][]rune) string {
 func (g *grammarBuilder) schemaNames(s *introspect.Schema) {
 	var tbls, cols []string
 	for _, t := range s.Tables {
-		q := quoteIdent(t.Name)
-		tbls = append(tbls, quoteIdent(t.Schema)+"."+q)
-		if t.Schema == "" || t.Schema == "public" {
-			tbls = append(tbls, q)
+		// Spelled as the prompt's DDL spells them (introspect.Render): the name the session
+		// resolves, and the qualified name, which always works.
+		tbls = append(tbls, t.QualifiedName())
+		if ref := t.RefName(); ref != t.QualifiedName() {
+			tbls = append(tbls, ref)
 		}
 		for _, c := range t.Columns {
-			cols = append(cols, quoteIdent(c.Name))
+			cols = append(cols, introspect.QuoteIdent(c.Name))
 		}
 	}
 	if len(tbls) == 0 {
@@ -322,26 +321,6 @@ var scalarFunctions = []string{"coalesce", "greatest", "least", "abs", "round", 
 	"date_part", "age", "now", "make_date", "make_interval", "justify_interval", "generate_series",
 	"array_length", "unnest", "cardinality", "md5", "format", "width_bucket", "date", "timezone"}
 
-var plainIdent = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
-
-// quoteIdent returns name as it must be written in SQL: bare when PostgreSQL would fold it to
-// itself and it is not a reserved word, double-quoted otherwise.
-func quoteIdent(name string) string {
-	if plainIdent.MatchString(name) && !needsQuotes(name) {
-		return name
-	}
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
-
-func tableRef(t introspect.Table) string {
-	// As the DDL refers to it: bare when visible on the session's search_path (hand-built
-	// schemas without Visible count public as visible), schema-qualified otherwise.
-	if t.Visible || t.Schema == "" || t.Schema == "public" {
-		return quoteIdent(t.Name)
-	}
-	return quoteIdent(t.Schema) + "." + quoteIdent(t.Name)
-}
-
 // lit returns s as a GBNF string literal.
 func lit(s string) string {
 	var b strings.Builder
@@ -363,15 +342,4 @@ func lit(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
-}
-
-// needsQuotes reports whether a lower-case name is a key word that cannot be a column or
-// table name without quotes (reserved, or reserved except as a type or function name).
-func needsQuotes(name string) bool {
-	res, err := pg_query.Scan(name)
-	if err != nil || len(res.Tokens) != 1 {
-		return true
-	}
-	k := res.Tokens[0].KeywordKind
-	return k == pg_query.KeywordKind_RESERVED_KEYWORD || k == pg_query.KeywordKind_TYPE_FUNC_NAME_KEYWORD
 }

@@ -33,6 +33,7 @@ func schemaFromDDL(t testing.TB, ddl string) *introspect.Schema {
 		if tb.Schema == "" {
 			tb.Schema = "public"
 		}
+		tb.Visible = tb.Schema == "public" // the default search_path
 		for _, el := range cs.TableElts {
 			cd := el.GetColumnDef()
 			if cd == nil {
