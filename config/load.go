@@ -47,7 +47,7 @@ var keys = []Key{
 	{"model.path", "model", "sqlcoder-7b-2", "GGUF file path, known model name (pgask pull --list) or URL"},
 	{"model.cache-dir", "model-cache-dir", "", "where downloaded models live (default $XDG_CACHE_HOME/pgask/models)"},
 	{"model.download", "model-download", true, "download a known model at start when it is missing"},
-	{"model.template", "template", "", "prompt template family (sqlcoder-7b-2, sqlcoder-34b, llama-3-sqlcoder-8b); empty = from the GGUF metadata"},
+	{"model.template", "template", "", "prompt template family (sqlcoder-7b-2, sqlcoder-34b, llama-3-sqlcoder-8b, arctic-text2sql-r1, omnisql, xiyan, instruct); empty = from the GGUF metadata (a known family by name, else instruct for a model with a chat template, else sqlcoder-7b-2)"},
 	{"model.gpu-layers", "gpu-layers", 999, "layers offloaded to a GPU when one is present (0 = CPU only)"},
 	{"model.threads", "threads", 0, "CPU threads for generation (0 = cores-1, at least 1)"},
 	{"model.context-size", "context-size", 4096, "context window in tokens (0 = the model's training context, at most 4096)"},

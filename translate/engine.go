@@ -7,6 +7,7 @@ package translate
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -23,9 +24,13 @@ type Engine interface {
 // GenerateRequest is one completion request.
 type GenerateRequest struct {
 	Prompt    string
-	Grammar   string   // GBNF; "" = unconstrained
-	MaxTokens int      // new tokens at most; 0 = the engine's default
-	Stop      []string // generation ends before the first of these strings
+	Grammar   string // GBNF; "" = unconstrained
+	MaxTokens int    // new tokens at most; 0 = the engine's default
+	// Temperature > 0 samples (seeded by Seed, so the same request gives the same text);
+	// 0 decodes greedily (or as the engine is configured).
+	Temperature float32
+	Seed        uint32
+	Stop        []string // generation ends before the first of these strings
 }
 
 // GenerateResult is a completion and what it cost.
@@ -40,4 +45,22 @@ type GenerateResult struct {
 	QueueWait  time.Duration // waiting for the engine (0 when unknown)
 	PromptEval time.Duration // evaluating the new part of the prompt (0 when unknown)
 	Generation time.Duration // generating (for HTTP engines: the whole request)
+}
+
+// ChatFormatter turns chat messages into the prompt text of one model, with the opening of the
+// assistant's turn at the end. The in-process engine implements it with the chat template the
+// GGUF carries; a Translator whose engine does not gets FormatChatML.
+type ChatFormatter interface {
+	FormatChat(msgs []ChatMessage) (string, error)
+}
+
+// FormatChatML formats msgs in ChatML (<|im_start|>role … <|im_end|>), the template of the
+// Qwen family that OmniSQL, Arctic-Text2SQL-R1 and XiYan-SQL are fine-tuned from.
+func FormatChatML(msgs []ChatMessage) (string, error) {
+	var b strings.Builder
+	for _, m := range msgs {
+		b.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
+	}
+	b.WriteString("<|im_start|>assistant\n")
+	return b.String(), nil
 }

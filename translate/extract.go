@@ -248,3 +248,30 @@ func blankLineThenProse(s string) bool {
 	}
 	return !continuation[strings.ToLower(rest[:end])]
 }
+
+// ExtractLastFence returns the SQL of the last ```sql block of a completion, for models that
+// reason before they answer (the reasoning may hold drafts). A completion whose last block is
+// not closed yields that block's text so far; one without any ```sql block is read as Extract
+// reads it, after any reasoning (<think>…</think>) is dropped.
+func ExtractLastFence(completion string) (string, error) {
+	s := completion
+	if i := strings.LastIndex(s, "</think>"); i >= 0 {
+		s = s[i+len("</think>"):]
+	}
+	i := strings.LastIndex(completion, "```sql")
+	if i < 0 {
+		s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "<answer>")), "</answer>"))
+		return Extract(s)
+	}
+	body := completion[i+len("```sql"):]
+	if j := strings.Index(body, "```"); j >= 0 {
+		body = body[:j]
+	}
+	return Extract(body)
+}
+
+// hasClosedFence reports whether text holds a complete ```sql block.
+func hasClosedFence(text string) bool {
+	i := strings.LastIndex(text, "```sql")
+	return i >= 0 && strings.Contains(text[i+len("```sql"):], "```")
+}

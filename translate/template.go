@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -18,16 +19,68 @@ var templateFS embed.FS
 // DefaultTemplate is the family used when the model's metadata names no known family.
 const DefaultTemplate = "sqlcoder-7b-2"
 
+// InstructTemplate is the family of an instruct model that is not a known SQL family: the task
+// in the model's own chat template (tokenizer.chat_template).
+const InstructTemplate = "instruct"
+
 // Template is one model family's prompt, loaded from translate/templates/<name>.tmpl. A file
-// is a header of `key: value` lines (name, match and chat as JSON string arrays, stop as a
-// JSON string array), a line `---`, then a text/template body rendered with PromptData.
+// is a header of `key: value` lines, a line `---`, then a text/template body rendered with
+// PromptData. Header keys: name; match and chat (JSON string arrays, see Select); stop (JSON
+// string array); format (`completion`, the default: the body is the whole prompt; or `chat`:
+// the body is split into turns by lines `=== system`, `=== user` and `=== assistant`, the last
+// one the start of the model's answer, and the turns are formatted with the model's own chat
+// template); answer (`first`, the default: the SQL is the first statement of the completion;
+// or `last-fence`: the last ```sql block, for models that reason first); grammar-trigger (a
+// JSON string: the schema grammar applies only after this text appears in the output);
+// reasoning (`true`: the model reasons before it answers, within Options.ReasoningBudget);
+// schema (`ddl`, the default, or `mschema`: the schema as M-Schema).
 type Template struct {
-	Name  string
-	Stop  []string // stop strings for the engine
+	Name string
+	Stop []string // stop strings for the engine
+
+	Format         string // "completion" or "chat"
+	Answer         string // "first" or "last-fence"
+	GrammarTrigger string // "" = the grammar applies from the first token
+	Reasoning      bool
+	SchemaFormat   string // "ddl" or "mschema"
+
 	match []string // substrings of the normalised model name that select this family
 	chat  []string // substrings of tokenizer.chat_template that select it (with "sqlcoder" in the name)
 	tmpl  *template.Template
+	turns []turn // Format "chat"
 }
+
+// turn is one message of a chat template; the assistant turn, last, is the answer's start.
+type turn struct {
+	role string
+	tmpl *template.Template
+}
+
+// ChatMessage is one turn of a prompt in the chat format.
+type ChatMessage struct {
+	Role    string // "system", "user" or "assistant"
+	Content string
+}
+
+// Chat is a rendered chat prompt: the messages, and the text the assistant's answer starts
+// with (written after the chat template's opening of the assistant turn).
+type Chat struct {
+	Messages []ChatMessage
+	Prefill  string
+}
+
+// IsChat reports whether the template is in the chat format.
+func (t *Template) IsChat() bool { return t.Format == FormatChat }
+
+// Template formats and answer modes.
+const (
+	FormatCompletion = "completion"
+	FormatChat       = "chat"
+	AnswerFirst      = "first"
+	AnswerLastFence  = "last-fence"
+	SchemaDDL        = "ddl"
+	SchemaMSchema    = "mschema"
+)
 
 // PromptData is what a template renders.
 type PromptData struct {
@@ -38,13 +91,36 @@ type PromptData struct {
 	Error        string   // repair: PostgreSQL's error message for PreviousSQL
 }
 
-// Render returns the prompt for d.
+// Render returns the prompt for d of a completion template.
 func (t *Template) Render(d PromptData) (string, error) {
+	if t.IsChat() {
+		return "", fmt.Errorf("render prompt %s: a chat template renders with RenderChat", t.Name)
+	}
 	var b bytes.Buffer
 	if err := t.tmpl.Execute(&b, d); err != nil {
 		return "", fmt.Errorf("render prompt %s: %w", t.Name, err)
 	}
 	return b.String(), nil
+}
+
+// RenderChat returns the messages and the answer's prefill for d of a chat template.
+func (t *Template) RenderChat(d PromptData) (Chat, error) {
+	if !t.IsChat() {
+		return Chat{}, fmt.Errorf("render prompt %s: a completion template renders with Render", t.Name)
+	}
+	var c Chat
+	for i, tu := range t.turns {
+		var b bytes.Buffer
+		if err := tu.tmpl.Execute(&b, d); err != nil {
+			return Chat{}, fmt.Errorf("render prompt %s: %w", t.Name, err)
+		}
+		if tu.role == "assistant" && i == len(t.turns)-1 {
+			c.Prefill = b.String()
+			continue
+		}
+		c.Messages = append(c.Messages, ChatMessage{Role: tu.role, Content: strings.TrimRight(b.String(), "\n")})
+	}
+	return c, nil
 }
 
 // Templates holds every embedded template by name.
@@ -91,7 +167,7 @@ func parseTemplate(src string) (*Template, error) {
 	if !ok {
 		return nil, fmt.Errorf("no header separator line \"---\"")
 	}
-	t := &Template{}
+	t := &Template{Format: FormatCompletion, Answer: AnswerFirst, SchemaFormat: SchemaDDL}
 	for _, line := range strings.Split(head, "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
@@ -105,6 +181,16 @@ func parseTemplate(src string) (*Template, error) {
 		switch strings.TrimSpace(k) {
 		case "name":
 			t.Name = v
+			continue
+		case "format", "answer", "schema", "reasoning":
+			if err := t.setMode(strings.TrimSpace(k), v); err != nil {
+				return nil, fmt.Errorf("header line %q: %w", line, err)
+			}
+			continue
+		case "grammar-trigger":
+			if err := json.Unmarshal([]byte(v), &t.GrammarTrigger); err != nil {
+				return nil, fmt.Errorf("header %s: %w", k, err)
+			}
 			continue
 		case "match":
 			dst = &t.match
@@ -122,12 +208,95 @@ func parseTemplate(src string) (*Template, error) {
 	if t.Name == "" {
 		return nil, fmt.Errorf("header has no name")
 	}
-	tm, err := template.New(t.Name).Option("missingkey=error").Parse(body)
-	if err != nil {
-		return nil, fmt.Errorf("parse body: %w", err)
+	if !t.IsChat() {
+		tm, err := template.New(t.Name).Option("missingkey=error").Parse(body)
+		if err != nil {
+			return nil, fmt.Errorf("parse body: %w", err)
+		}
+		t.tmpl = tm
+		return t, nil
 	}
-	t.tmpl = tm
+	turns, err := parseTurns(t.Name, body)
+	if err != nil {
+		return nil, err
+	}
+	t.turns = turns
 	return t, nil
+}
+
+func (t *Template) setMode(key, v string) error {
+	allowed := map[string][]string{
+		"format":    {FormatCompletion, FormatChat},
+		"answer":    {AnswerFirst, AnswerLastFence},
+		"schema":    {SchemaDDL, SchemaMSchema},
+		"reasoning": {"true", "false"},
+	}[key]
+	if !slices.Contains(allowed, v) {
+		return fmt.Errorf("%s must be one of %s", key, strings.Join(allowed, ", "))
+	}
+	switch key {
+	case "format":
+		t.Format = v
+	case "answer":
+		t.Answer = v
+	case "schema":
+		t.SchemaFormat = v
+	case "reasoning":
+		t.Reasoning = v == "true"
+	}
+	return nil
+}
+
+// parseTurns splits a chat template's body at its `=== role` lines. The body must start with
+// one; roles are system, user and assistant, and only the last turn may be the assistant's.
+func parseTurns(name, body string) ([]turn, error) {
+	var turns []turn
+	var cur *turn
+	var text strings.Builder
+	flush := func() error {
+		if cur == nil {
+			return nil
+		}
+		tm, err := template.New(name + "/" + cur.role).Option("missingkey=error").Parse(text.String())
+		if err != nil {
+			return fmt.Errorf("parse %s turn: %w", cur.role, err)
+		}
+		cur.tmpl = tm
+		turns = append(turns, *cur)
+		text.Reset()
+		return nil
+	}
+	for _, line := range strings.SplitAfter(body, "\n") {
+		if role, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), "=== "); ok {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			if !slices.Contains([]string{"system", "user", "assistant"}, role) {
+				return nil, fmt.Errorf("turn %q: want system, user or assistant", role)
+			}
+			cur = &turn{role: role}
+			continue
+		}
+		if cur == nil {
+			if strings.TrimSpace(line) != "" {
+				return nil, fmt.Errorf("chat body must start with a line \"=== system\" or \"=== user\"")
+			}
+			continue
+		}
+		text.WriteString(line)
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	for i, tu := range turns {
+		if tu.role == "assistant" && i != len(turns)-1 {
+			return nil, fmt.Errorf("only the last turn may be the assistant's")
+		}
+	}
+	if len(turns) == 0 || turns[0].role == "assistant" {
+		return nil, fmt.Errorf("chat body has no system or user turn")
+	}
+	return turns, nil
 }
 
 // Names lists the template names, sorted.
@@ -146,8 +315,8 @@ func (ts *Templates) Get(name string) (*Template, error) {
 // template. Otherwise the GGUF metadata decides: general.name and general.basename, normalised
 // (lower case, '_' and ' ' as '-'), are matched against each template's match substrings, the
 // longest match winning; failing that, a model whose name mentions sqlcoder and whose
-// tokenizer.chat_template contains a template's chat substring selects it; failing that,
-// DefaultTemplate.
+// tokenizer.chat_template contains a template's chat substring selects it; failing that, a
+// model with a chat template gets InstructTemplate, and any other DefaultTemplate.
 func (ts *Templates) Select(name string, meta map[string]string) (*Template, error) {
 	if name != "" {
 		return ts.Get(name)
@@ -159,25 +328,26 @@ func (ts *Templates) Select(name string, meta map[string]string) (*Template, err
 		}
 	}
 	var best *Template
-	bestLen := 0
+	bestMatch := ""
 	for _, tn := range ts.order {
 		t := ts.byName[tn]
 		for _, m := range t.match {
 			for _, n := range names {
-				if strings.Contains(n, m) && len(m) > bestLen {
-					best, bestLen = t, len(m)
+				if strings.Contains(n, m) && len(m) > len(bestMatch) {
+					best, bestMatch = t, m
 				}
 			}
 		}
 	}
-	if best != nil && bestLen > len("sqlcoder") {
+	if best != nil && bestMatch != "sqlcoder" {
 		return best, nil
 	}
 	sqlcoder := false
 	for _, n := range names {
 		sqlcoder = sqlcoder || strings.Contains(n, "sqlcoder")
 	}
-	if chat := meta["tokenizer.chat_template"]; sqlcoder && chat != "" {
+	chat := meta["tokenizer.chat_template"]
+	if sqlcoder && chat != "" {
 		for _, tn := range ts.order {
 			for _, c := range ts.byName[tn].chat {
 				if strings.Contains(chat, c) {
@@ -188,6 +358,10 @@ func (ts *Templates) Select(name string, meta map[string]string) (*Template, err
 	}
 	if best != nil {
 		return best, nil
+	}
+	if chat != "" && ts.byName[InstructTemplate] != nil {
+		// Not a known SQL family, but an instruct model: ask it in its own chat format.
+		return ts.byName[InstructTemplate], nil
 	}
 	return ts.byName[DefaultTemplate], nil
 }

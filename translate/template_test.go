@@ -83,8 +83,20 @@ func TestPromptGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			seen[name] = true
-			got, err := tmpl.Render(d)
-			if err != nil {
+			var got string
+			if tmpl.IsChat() {
+				// Pinned as ChatML: the format of the Qwen-based SQL models, and the fallback of
+				// engines that do not apply a GGUF's own template.
+				chat, err := tmpl.RenderChat(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				text, err := FormatChatML(chat.Messages)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = text + chat.Prefill
+			} else if got, err = tmpl.Render(d); err != nil {
 				t.Fatal(err)
 			}
 			checkGolden(t, f, input, got, want)

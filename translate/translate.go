@@ -60,6 +60,12 @@ type Options struct {
 	CacheSize      int           // translations kept; 0 = 256, negative = no cache
 	AllowFunctions []string      // denied functions to allow anyway (e.g. "pg_sleep")
 	Instructions   []string      // extra prompt instructions
+	// ReasoningBudget caps the tokens a reasoning template (Template.Reasoning) may think
+	// before it must answer; default 1024. The answer then gets MaxTokens more.
+	ReasoningBudget int
+	// Chat formats the prompts of chat templates; nil: the engine when it is a ChatFormatter,
+	// else FormatChatML.
+	Chat ChatFormatter
 }
 
 // Request is one question.
@@ -130,6 +136,16 @@ func New(engine Engine, opts Options, logger *slog.Logger) (*Translator, error) 
 	}
 	if opts.CacheSize == 0 {
 		opts.CacheSize = 256
+	}
+	if opts.ReasoningBudget <= 0 {
+		opts.ReasoningBudget = 1024
+	}
+	if opts.Chat == nil {
+		if cf, ok := engine.(ChatFormatter); ok {
+			opts.Chat = cf
+		} else {
+			opts.Chat = chatMLFormatter{}
+		}
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -202,34 +218,38 @@ func (t *Translator) translate(ctx context.Context, start time.Time, key, fp, qu
 	var res Result
 	grammar := t.grammar(fp, req.Schema, &res.Timings)
 	data := PromptData{Question: question, Schema: req.SchemaDDL, Instructions: t.opts.Instructions}
+	if t.opts.Template.SchemaFormat == SchemaMSchema && req.Schema != nil {
+		data.Schema = introspect.RenderMSchema(req.Schema)
+	}
+	failed := map[string]bool{} // SQL that failed its checks in an earlier attempt
 	for attempt := 0; attempt <= t.opts.MaxRepairs; attempt++ {
 		res.Attempts = attempt + 1
 		t0 := time.Now()
-		prompt, err := t.opts.Template.Render(data)
+		prompt, err := t.prompt(data)
 		res.Timings.Render += time.Since(t0)
 		if err != nil {
 			return res, newError(ErrEngine, res.Attempts, "", err, "render prompt")
 		}
 
-		t0 = time.Now()
-		gen, err := t.engine.Generate(ctx, GenerateRequest{
-			Prompt: prompt, Grammar: grammar, MaxTokens: t.opts.MaxTokens, Stop: t.opts.Template.Stop,
-		})
-		res.Timings.Generate += time.Since(t0)
-		res.PromptTokens += gen.PromptTokens
-		res.ReusedTokens += gen.ReusedTokens
-		res.GeneratedTokens += gen.GeneratedTokens
-		res.GrammarFallback += gen.GrammarFallback
-		res.Timings.QueueWait += gen.QueueWait
-		res.Timings.PromptEval += gen.PromptEval
-		res.Timings.Generation += gen.Generation
+		gen, err := t.generate(ctx, prompt, grammar, 0, &res)
 		if err != nil {
 			return res, t.engineError(ctx, res.Attempts, err)
 		}
 		t.log.DebugContext(ctx, "translate: generated", "attempt", res.Attempts, "tokens", gen.GeneratedTokens,
 			"stop", gen.StopReason, "text", gen.Text)
 
-		sql, err := Extract(gen.Text)
+		sql, err := t.extract(gen.Text)
+		if err == nil && failed[sql] {
+			// The repair prompt gave back SQL that already failed (greedy decoding of a small
+			// model often ignores the error): that answer is certainly wrong, so sample another
+			// one, seeded by the attempt so that the same question gets the same SQL.
+			gen, err = t.generate(ctx, prompt, grammar, uint32(attempt), &res)
+			if err != nil {
+				return res, t.engineError(ctx, res.Attempts, err)
+			}
+			t.log.DebugContext(ctx, "translate: resampled a repeated answer", "attempt", res.Attempts, "text", gen.Text)
+			sql, err = t.extract(gen.Text)
+		}
 		if errors.Is(err, ErrUnanswerable) {
 			return res, newError(ErrUnanswerable, res.Attempts, "", nil, "the model answered %q", strings.TrimSpace(firstLine(gen.Text)))
 		}
@@ -264,6 +284,7 @@ func (t *Translator) translate(ctx context.Context, start time.Time, key, fp, qu
 			return res, nil
 		}
 		t.log.InfoContext(ctx, "translate: generated SQL failed its check", "attempt", res.Attempts, "sql", sql, "err", problem)
+		failed[sql] = true
 		if attempt == t.opts.MaxRepairs {
 			return res, newError(ErrInvalidSQL, res.Attempts, sql, problem, "after %d attempt(s)", res.Attempts)
 		}
@@ -275,6 +296,100 @@ func (t *Translator) translate(ctx context.Context, start time.Time, key, fp, qu
 	}
 	panic("unreachable")
 }
+
+// repairTemperature is the sampling temperature of a repair whose greedy answer repeated SQL
+// that had already failed.
+const repairTemperature = 0.8
+
+// prompt renders the prompt text of one attempt.
+func (t *Translator) prompt(data PromptData) (string, error) {
+	tm := t.opts.Template
+	if !tm.IsChat() {
+		return tm.Render(data)
+	}
+	chat, err := tm.RenderChat(data)
+	if err != nil {
+		return "", err
+	}
+	text, err := t.opts.Chat.FormatChat(chat.Messages)
+	if err != nil {
+		return "", fmt.Errorf("render prompt %s: %w", tm.Name, err)
+	}
+	return text + chat.Prefill, nil
+}
+
+// generate runs the engine on prompt and adds what it cost to res. seed > 0 samples
+// (temperature repairTemperature) instead of decoding greedily.
+//
+// A template with a grammar trigger (models that reason before they answer) generates in two
+// phases: free text, within Options.ReasoningBudget, until the answer's block opens (the trigger
+// is the stop string); then the SQL under the grammar, after the prompt and that text. The second
+// phase reuses the first's KV cache, so it costs only its own tokens. When the budget ends first,
+// the reasoning is closed and the answer forced open. (llama.cpp's own lazy grammar does the same
+// in one pass, but it matches a regular expression over the whole output at every token, and
+// text after the trigger that the grammar refuses makes it throw a C++ exception through its C
+// API, which ends the process.)
+func (t *Translator) generate(ctx context.Context, prompt, grammar string, seed uint32, res *Result) (GenerateResult, error) {
+	tm := t.opts.Template
+	req := GenerateRequest{Prompt: prompt, Grammar: grammar, MaxTokens: t.opts.MaxTokens, Stop: tm.Stop}
+	if seed > 0 {
+		req.Temperature, req.Seed = repairTemperature, seed
+	}
+	if tm.GrammarTrigger == "" {
+		return t.generateOnce(ctx, req, res)
+	}
+	free := req
+	free.Grammar, free.Stop, free.MaxTokens = "", []string{tm.GrammarTrigger}, t.opts.ReasoningBudget
+	gen, err := t.generateOnce(ctx, free, res)
+	if err != nil {
+		return gen, err
+	}
+	var prefill string
+	switch gen.StopReason {
+	case "stop": // the answer's block opened
+		prefill = gen.Text + tm.GrammarTrigger
+	case "eos": // the model ended its turn without an answer block ("I do not know")
+		return gen, nil
+	default: // out of budget
+		opening := "\n"
+		if tm.Reasoning {
+			opening = "\n</think>\n<answer>\n"
+		}
+		prefill = strings.TrimRight(gen.Text, " \n") + opening + tm.GrammarTrigger
+	}
+	ans := req
+	ans.Prompt, ans.Stop = prompt+prefill, append([]string{"```"}, tm.Stop...)
+	gen, err = t.generateOnce(ctx, ans, res)
+	gen.Text = prefill + gen.Text + "\n```"
+	return gen, err
+}
+
+func (t *Translator) generateOnce(ctx context.Context, req GenerateRequest, res *Result) (GenerateResult, error) {
+	t0 := time.Now()
+	gen, err := t.engine.Generate(ctx, req)
+	res.Timings.Generate += time.Since(t0)
+	res.PromptTokens += gen.PromptTokens
+	res.ReusedTokens += gen.ReusedTokens
+	res.GeneratedTokens += gen.GeneratedTokens
+	res.GrammarFallback += gen.GrammarFallback
+	res.Timings.QueueWait += gen.QueueWait
+	res.Timings.PromptEval += gen.PromptEval
+	res.Timings.Generation += gen.Generation
+	return gen, err
+}
+
+// extract takes the SQL out of a completion as the template's answer mode says.
+func (t *Translator) extract(text string) (string, error) {
+	if t.opts.Template.Answer == AnswerLastFence {
+		return ExtractLastFence(text)
+	}
+	return Extract(text)
+}
+
+// chatMLFormatter is the ChatFormatter of engines that do not format chats themselves.
+type chatMLFormatter struct{}
+
+func (chatMLFormatter) FormatChat(msgs []ChatMessage) (string, error) { return FormatChatML(msgs) }
 
 // engineError classifies a failed generation or check.
 func (t *Translator) engineError(ctx context.Context, attempts int, err error) error {

@@ -26,6 +26,7 @@ type pipeline struct {
 	schemas *introspect.Cache // nil when ASK is unavailable
 	// unavailable says why ASK cannot be answered (no model); nil when it can.
 	unavailable *ask.UnavailableError
+	template    string // the prompt template in use; "" when ASK is unavailable
 	metrics     *metrics
 	closers     []io.Closer
 }
@@ -87,6 +88,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, pr
 		p.Close()
 		return nil, fmt.Errorf("start translator: %w", err)
 	}
+	p.template = tmpl.Name
 	log.Info("ASK ready", "engine", cfg.Engine, "model", modelID, "template", tmpl.Name, "grammar", cfg.Ask.Grammar)
 	p.schemas = introspect.NewCache(introspect.CacheOptions{Logger: log})
 	h, err := ask.New(p.schemas, tr, opts)
@@ -208,7 +210,8 @@ func firstLine(s string) string {
 type llamaEngine struct{ m *llama.Model }
 
 func (e llamaEngine) Generate(ctx context.Context, req translate.GenerateRequest) (translate.GenerateResult, error) {
-	r, err := e.m.Generate(ctx, llama.Request{Prompt: req.Prompt, Grammar: req.Grammar, MaxTokens: req.MaxTokens, Stop: req.Stop})
+	r, err := e.m.Generate(ctx, llama.Request{Prompt: req.Prompt, Grammar: req.Grammar,
+		MaxTokens: req.MaxTokens, Stop: req.Stop, Temperature: req.Temperature, Seed: req.Seed})
 	if errors.Is(err, llama.ErrQueueFull) {
 		err = translate.QueueFull(err)
 	}
@@ -223,4 +226,13 @@ func (e llamaEngine) Generate(ctx context.Context, req translate.GenerateRequest
 		PromptEval:      r.PromptEval,
 		Generation:      r.Generation,
 	}, err
+}
+
+// FormatChat applies the chat template the GGUF carries.
+func (e llamaEngine) FormatChat(msgs []translate.ChatMessage) (string, error) {
+	lm := make([]llama.ChatMessage, len(msgs))
+	for i, m := range msgs {
+		lm[i] = llama.ChatMessage{Role: m.Role, Content: m.Content}
+	}
+	return e.m.ApplyChatTemplate(lm, true)
 }

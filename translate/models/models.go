@@ -49,6 +49,27 @@ func KnownModels() []Known {
 		URL:     "https://huggingface.co/defog/sqlcoder-7b-2/resolve/main/sqlcoder-7b-q5_k_m.gguf",
 		File:    "sqlcoder-7b-q5_k_m.gguf",
 		About:   "Defog SQLCoder 7B v2 (CodeLlama 7B fine-tune), Q5_K_M, ~4.8 GB; prompt format: sqlcoder",
+	}, {
+		// The SHA-256 is the one published for this file (see DESIGN.md, "The modern
+		// text-to-SQL models"); the size is rounded there, so Content-Length is trusted.
+		Name:    "arctic-text2sql-r1-7b",
+		Aliases: []string{"arctic-text2sql-r1", "arctic-text2sql-r1-7b:q5_k_m"},
+		URL:     "https://huggingface.co/mradermacher/Arctic-Text2SQL-R1-7B-GGUF/resolve/main/Arctic-Text2SQL-R1-7B.Q5_K_M.gguf",
+		File:    "Arctic-Text2SQL-R1-7B.Q5_K_M.gguf",
+		SHA256:  "157cc3e1caafb02a7e4c7abc6e23fbe1bb1b75ef1623fc54885bd17b1a8c0c5d",
+		About:   "Snowflake Arctic-Text2SQL-R1 7B (Qwen2.5-Coder fine-tune, reasons first), Q5_K_M, ~5.4 GB; prompt format: arctic-text2sql-r1",
+	}, {
+		Name:    "omnisql-7b",
+		Aliases: []string{"omnisql", "omnisql-7b:q5_k_m"},
+		URL:     "https://huggingface.co/mradermacher/OmniSQL-7B-GGUF/resolve/main/OmniSQL-7B.Q5_K_M.gguf",
+		File:    "OmniSQL-7B.Q5_K_M.gguf",
+		About:   "OmniSQL 7B (Qwen2.5-Coder fine-tune), Q5_K_M, ~5.4 GB; prompt format: omnisql; SHA-256 not verified",
+	}, {
+		Name:    "qwen2.5-coder-7b-instruct",
+		Aliases: []string{"qwen2.5-coder-7b", "qwen2.5-coder-7b-instruct:q4_k_m"},
+		URL:     "https://huggingface.co/lmstudio-community/Qwen2.5-Coder-7B-Instruct-GGUF/resolve/main/Qwen2.5-Coder-7B-Instruct-Q4_K_M.gguf",
+		File:    "Qwen2.5-Coder-7B-Instruct-Q4_K_M.gguf",
+		About:   "Qwen2.5-Coder 7B Instruct (untuned baseline), Q4_K_M, ~4.7 GB; prompt format: instruct (its own chat template); SHA-256 not verified",
 	}}
 }
 

@@ -86,6 +86,7 @@ type completionRequest struct {
 	MaxTokens   int      `json:"max_tokens"`
 	Temperature float64  `json:"temperature"`
 	Stop        []string `json:"stop,omitempty"`
+	Seed        uint32   `json:"seed,omitempty"`
 	Grammar     string   `json:"grammar,omitempty"`
 	Stream      bool     `json:"stream"`
 }
@@ -113,7 +114,11 @@ func (e *Engine) Generate(ctx context.Context, req translate.GenerateRequest) (t
 		Prompt:      req.Prompt,
 		MaxTokens:   req.MaxTokens,
 		Temperature: e.cfg.Temperature,
+		Seed:        req.Seed,
 		Stop:        req.Stop,
+	}
+	if req.Temperature > 0 {
+		body.Temperature = float64(req.Temperature)
 	}
 	if body.MaxTokens <= 0 {
 		body.MaxTokens = e.cfg.MaxTokens

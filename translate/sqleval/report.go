@@ -11,7 +11,8 @@ import (
 
 // Record is one question's line in the JSONL file `pgask eval --out` writes.
 type Record struct {
-	Line         int     `json:"line"` // record number in the question file
+	File         string  `json:"file,omitempty"` // the question file's base name
+	Line         int     `json:"line"`           // record number in the question file
 	DBName       string  `json:"db_name"`
 	Category     string  `json:"query_category"`
 	Question     string  `json:"question"`
@@ -23,6 +24,24 @@ type Record struct {
 	Rows         int     `json:"rows"`
 	Error        string  `json:"error,omitempty"` // why the answer failed (generation or execution)
 	LatencyMS    float64 `json:"latency_ms"`      // time to answer (generation and execution)
+	// Ask is what pgask reported of the answer (tokens, time per phase) when the eval ran it
+	// in process; nil otherwise.
+	Ask *AskStats `json:"ask,omitempty"`
+}
+
+// AskStats break one answer down, from pgask's own account of the ASK.
+type AskStats struct {
+	Outcome         string  `json:"outcome"`  // ask.Event's outcome ("ok", "invalid_sql", …)
+	Attempts        int     `json:"attempts"` // generations (1 + repairs)
+	PromptTokens    int     `json:"prompt_tokens"`
+	ReusedTokens    int     `json:"reused_tokens"`
+	GeneratedTokens int     `json:"generated_tokens"`
+	GrammarFallback int     `json:"grammar_fallback"`
+	IntrospectMS    float64 `json:"introspect_ms"`
+	PromptEvalMS    float64 `json:"prompt_eval_ms"`
+	GenerationMS    float64 `json:"generation_ms"`
+	CheckMS         float64 `json:"check_ms"`
+	ExecuteMS       float64 `json:"execute_ms"`
 }
 
 // NewRecord builds the record of question q answered with generatedSQL in latency. A non-nil
