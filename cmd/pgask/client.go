@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pgask/pgask/config"
+	"github.com/pgask/pgask/proxy/ask"
 )
 
 // clientURL is a libpq-style connection URL given with --url: the client side of `pgask ask`
@@ -127,8 +128,8 @@ func cliLogger(w io.Writer, fs *pflag.FlagSet, cfg *config.Config) (*slog.Logger
 
 // startInProcess runs the proxy that `pgask serve` runs, on a free loopback port, and returns
 // its address and a function that stops it.
-func startInProcess(ctx context.Context, cfg *config.Config, log *slog.Logger) (string, func(), error) {
-	srv, p, err := newServer(ctx, cfg, log)
+func startInProcess(ctx context.Context, cfg *config.Config, log *slog.Logger, observe ...func(ask.Event)) (string, func(), error) {
+	srv, p, err := newServer(ctx, cfg, log, observe...)
 	if err != nil {
 		return "", nil, err
 	}

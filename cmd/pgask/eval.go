@@ -8,14 +8,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
 	"github.com/pgask/pgask/config"
+	"github.com/pgask/pgask/proxy/ask"
 	"github.com/pgask/pgask/translate/sqleval"
 )
 
@@ -67,6 +70,7 @@ eval loads nothing. Each connection is set to default_transaction_read_only.`,
 				return err
 			}
 			addr := ""
+			stats := &askStats{}
 			if inProcess {
 				cfg, err := inProcessConfig(cmd.Flags(), configFile, u.upstream)
 				if err != nil {
@@ -76,7 +80,7 @@ eval loads nothing. Each connection is set to default_transaction_read_only.`,
 				if err != nil {
 					return err
 				}
-				a, stop, err := startInProcess(ctx, cfg, log)
+				a, stop, err := startInProcess(ctx, cfg, log, stats.observe)
 				if err != nil {
 					return err
 				}
@@ -92,7 +96,10 @@ eval loads nothing. Each connection is set to default_transaction_read_only.`,
 				defer f.Close()
 				sink = &jsonlSink{w: bufio.NewWriter(f)}
 			}
-			opts := evalOptions{Timeout: timeout}
+			opts := evalOptions{Timeout: timeout, File: filepath.Base(args[0])}
+			if inProcess {
+				opts.Stats = stats.take
+			}
 			if !quiet {
 				opts.Progress = cmd.ErrOrStderr()
 			}
@@ -184,8 +191,45 @@ type connectFunc func(ctx context.Context, db string, onNotice func(*pgconn.Noti
 
 type evalOptions struct {
 	Timeout  time.Duration              // per question (answer and gold queries); 0 = none
+	File     string                     // the question file's base name, for the records
 	Progress io.Writer                  // a line per question when set
 	Emit     func(sqleval.Record) error // called with each record as it is made
+	// Stats, when set, returns pgask's account of the question's ASK (in process only).
+	Stats func(question string) *sqleval.AskStats
+}
+
+// askStats keeps the last in-process ASK event of each question text, for the eval records.
+type askStats struct {
+	mu   sync.Mutex
+	last map[string]ask.Event
+}
+
+func (a *askStats) observe(ev ask.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		a.last = map[string]ask.Event{}
+	}
+	a.last[ev.Question] = ev
+}
+
+// take returns and forgets the event of question, nil when none was seen.
+func (a *askStats) take(question string) *sqleval.AskStats {
+	a.mu.Lock()
+	ev, ok := a.last[question]
+	delete(a.last, question)
+	a.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return &sqleval.AskStats{
+		Outcome: ev.Outcome, Attempts: ev.Attempts,
+		PromptTokens: ev.PromptTokens, ReusedTokens: ev.ReusedTokens, GeneratedTokens: ev.GeneratedTokens,
+		GrammarFallback: ev.GrammarFallback,
+		IntrospectMS:    ms(ev.Introspect), PromptEvalMS: ms(ev.Translate.PromptEval),
+		GenerationMS: ms(ev.Translate.Generation), CheckMS: ms(ev.Translate.Check), ExecuteMS: ms(ev.Execute),
+	}
 }
 
 // evalConn is one connection per database, with the SQL of the last pgask NOTICE seen on it.
@@ -238,6 +282,10 @@ func runEval(ctx context.Context, qs []sqleval.Question, connect connectFunc, op
 			return recs, err
 		}
 		rec := evalOne(ctx, c, q, opts.Timeout)
+		rec.File = opts.File
+		if opts.Stats != nil {
+			rec.Ask = opts.Stats(strings.TrimSpace(q.Question))
+		}
 		if err := ctx.Err(); err != nil {
 			return recs, err // cancelled by the caller, not a wrong answer
 		}

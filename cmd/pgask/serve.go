@@ -134,7 +134,7 @@ type running struct {
 
 // newServer builds the proxy and its ASK pipeline from the configuration, with metrics of its
 // own (p.metrics).
-func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*proxy.Server, *pipeline, error) {
+func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger, observe ...func(ask.Event)) (*proxy.Server, *pipeline, error) {
 	var srv atomic.Pointer[proxy.Server]
 	m := newMetrics(func() proxy.Stats {
 		if s := srv.Load(); s != nil {
@@ -142,7 +142,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*prox
 		}
 		return proxy.Stats{}
 	})
-	s, p, err := newServerWith(ctx, cfg, log, m)
+	s, p, err := newServerWith(ctx, cfg, log, m, observe...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -151,7 +151,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*prox
 }
 
 // newServerWith builds the proxy and its ASK pipeline, recording into m.
-func newServerWith(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics) (*proxy.Server, *pipeline, error) {
+func newServerWith(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics, extra ...func(ask.Event)) (*proxy.Server, *pipeline, error) {
 	opts, err := proxyOptions(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -167,6 +167,9 @@ func newServerWith(ctx context.Context, cfg *config.Config, log *slog.Logger, m 
 		m.observe(ev)
 		if observe != nil {
 			observe(ev)
+		}
+		for _, o := range extra {
+			o(ev)
 		}
 	}
 	p, err := buildPipeline(ctx, cfg, log, models.TerminalProgress(os.Stderr), observers)

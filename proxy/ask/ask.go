@@ -60,6 +60,7 @@ type Event struct {
 	PromptTokens        int
 	ReusedTokens        int
 	GeneratedTokens     int
+	GrammarFallback     int // generation steps where the grammar overruled the model's choice
 }
 
 // Options shape a Handler.
@@ -344,6 +345,7 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 	ev.Attempts, ev.Cached = res.Attempts, res.Cached
 	ev.Translate = res.Timings
 	ev.PromptTokens, ev.ReusedTokens, ev.GeneratedTokens = res.PromptTokens, res.ReusedTokens, res.GeneratedTokens
+	ev.GrammarFallback = res.GrammarFallback
 	if err != nil {
 		var te *translate.Error
 		if errors.As(err, &te) {
