@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The accuracy benchmark: real GGUF models answer sql-eval's questions through pgask, in every
+# configuration below, and beside them defog's own sql-eval harness drives llama.cpp (through
+# llama-cpp-python) on the same model and questions (the anchor). Writes, under $OUT:
+#   <model>/<config>.jsonl   one record per question (pgask eval --out, with pgask's own timings)
+#   <model>/anchor.jsonl     the anchor's answers, when it could run
+#   <model>/crosscheck.jsonl sql-eval's own verdict on pgask's default answers (the scorer check)
+#   report.md                the tables: accuracy, paired won/lost against the default, latency
+#                            split by phase, tokens, throughput, grammar fallbacks, per category
+#
+#   bench/accuracy/run.sh                         # both models, every configuration, 104 questions
+#   MODELS=smollm2-135m CONFIGS="default off" LIMIT=20 bench/accuracy/run.sh   # a quick look
+#
+# Environment: MODELS (gemma3-270m smollm2-135m), CONFIGS (see config_flags), LIMIT (questions
+# per file, 0 = all), THREADS (decode threads, default 2), MAX_TOKENS (default 160), OUT
+# (default bench/accuracy/results), SHARED (folder with sql-eval/ and defog-data/, default
+# ../shared), ANCHOR (1 = run the anchor, 0 = skip), SQL_EVAL_DIR (a sql-eval checkout).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+MODELS=${MODELS:-"gemma3-270m smollm2-135m"}
+CONFIGS=${CONFIGS:-"default plain grammar-off grammar-narrow repairs-0 budget-512 template-alt"}
+LIMIT=${LIMIT:-0}
+THREADS=${THREADS:-2}
+MAX_TOKENS=${MAX_TOKENS:-160}
+OUT=${OUT:-$ROOT/bench/accuracy/results}
+SHARED=${SHARED:-$ROOT/../shared}
+ANCHOR=${ANCHOR:-1}
+FILES=(instruct_basic_postgres.csv instruct_advanced_postgres.csv)
+
+[ -d "$SHARED/sql-eval" ] && [ -d "$SHARED/defog-data" ] || {
+  echo "need \$SHARED/sql-eval and \$SHARED/defog-data (SHARED=$SHARED)" >&2; exit 1; }
+
+# Flags of each configuration, on top of pgask's defaults. "plain" is the SQLCoder prompt with
+# the full DDL, no grammar and no repair: the baseline the issue names when the anchor cannot run.
+# "template-alt" is the other prompt family: instruct (the model's chat template) for a model
+# whose default is the SQLCoder completion prompt, and sqlcoder-7b-2 for one whose default is
+# instruct.
+config_flags() {
+  case "$1" in
+    default) ;;
+    plain) echo "--template sqlcoder-7b-2 --ask-schema-budget 0 --ask-grammar off --ask-max-repairs 0" ;;
+    grammar-schema) echo "--ask-grammar schema" ;;
+    grammar-identifiers) echo "--ask-grammar identifiers" ;;
+    grammar-off) echo "--ask-grammar off" ;;
+    grammar-narrow) echo "--ask-grammar narrow" ;;
+    repairs-0) echo "--ask-max-repairs 0" ;;
+    repairs-2) echo "--ask-max-repairs 2" ;;
+    budget-512) echo "--ask-schema-budget 512" ;;
+    budget-0) echo "--ask-schema-budget 0" ;;
+    template-alt) if [ "$2" = instruct ]; then echo "--template sqlcoder-7b-2"; else echo "--template instruct"; fi ;;
+    *) echo "unknown configuration $1" >&2; return 1 ;;
+  esac
+}
+
+step() { printf '\n=== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)" >&2; }
+
+step "models"
+declare -A MODEL_PATH
+while read -r name path; do MODEL_PATH[$name]=$path; done < <(bash bench/accuracy/models.sh)
+
+step "build"
+make -s build
+mkdir -p "$OUT"
+# The runs use a copy, so that a rebuild while they go on cannot mix binaries.
+PGASK="$OUT/pgask"
+cp bin/pgask "$PGASK"
+
+step "PostgreSQL with the defog databases"
+# shellcheck source=../pg.sh
+source bench/pg.sh
+pg_setup pgask-accuracy
+PORT=$(free_port)
+pg_start "$PORT" "fsync = off
+max_connections = 50"
+for d in "$SHARED"/defog-data/*/; do
+  db=$(basename "$d")
+  "${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -c "CREATE DATABASE $db" >/dev/null
+  "${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -d "$db" -v ON_ERROR_STOP=1 -f "$d/$db.sql" >/dev/null
+done
+URL="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
+
+mkdir -p "$OUT"
+for model in $MODELS; do
+  path=${MODEL_PATH[$model]:-}
+  [ -n "$path" ] || { echo "unknown model $model (models.sh knows: ${!MODEL_PATH[*]})" >&2; exit 1; }
+  dir="$OUT/$model"
+  mkdir -p "$dir"
+  # The template pgask picks for this model (for template-alt): the Gemma GGUF has no chat
+  # template (it is the base model), so pgask gives it the SQLCoder completion prompt.
+  case $model in gemma*) picked=sqlcoder-7b-2 ;; *) picked=instruct ;; esac
+  for cfg in $CONFIGS; do
+    flags=$(config_flags "$cfg" "$picked")
+    step "$model: $cfg ($flags)"
+    : >"$dir/$cfg.jsonl"
+    for f in "${FILES[@]}"; do
+      # shellcheck disable=SC2086
+      "$PGASK" eval --in-process --url "$URL" --model "$path" --threads "$THREADS" \
+        --ask-max-tokens "$MAX_TOKENS" --limit "$LIMIT" --log-level warn --quiet \
+        $flags -o "$dir/$cfg.part" "$SHARED/sql-eval/$f" >&2
+      cat "$dir/$cfg.part" >>"$dir/$cfg.jsonl"
+    done
+    rm -f "$dir/$cfg.part"
+  done
+  if [ "$ANCHOR" = 1 ]; then
+    step "$model: anchor (sql-eval + llama-cpp-python)"
+    if PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres LIMIT=$LIMIT \
+        bash bench/accuracy/anchor.sh "$path" "$dir/anchor" >&2; then
+      cp "$dir/anchor/anchor.jsonl" "$dir/anchor.jsonl"
+      step "$model: cross-check of pgask's scorer with sql-eval's"
+      PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres \
+        bash bench/accuracy/anchor.sh --score "$dir/default.jsonl" "$dir/crosscheck.jsonl" >&2 || true
+    else
+      echo "anchor could not run for $model (see above); the report pairs with 'plain' instead" >&2
+    fi
+  fi
+done
+
+step "report"
+{
+  echo "# Accuracy benchmark ($(date -u +%Y-%m-%d), $(nproc) cores, THREADS=$THREADS, MAX_TOKENS=$MAX_TOKENS, LIMIT=$LIMIT)"
+  echo
+  echo "Command: \`MODELS=\"$MODELS\" CONFIGS=\"$CONFIGS\" LIMIT=$LIMIT bench/accuracy/run.sh\`"
+  echo
+  for model in $MODELS; do
+    dir="$OUT/$model"
+    files=()
+    for cfg in $CONFIGS; do files+=("$dir/$cfg.jsonl"); done
+    [ -f "$dir/anchor.jsonl" ] && files+=("$dir/anchor.jsonl")
+    go run ./bench/accuracy/report -title "$model" -baseline default "${files[@]}"
+    if [ -f "$dir/crosscheck.jsonl" ]; then
+      go run ./bench/accuracy/report/crosscheck "$dir/default.jsonl" "$dir/crosscheck.jsonl"
+    fi
+  done
+} >"$OUT/report.md"
+cat "$OUT/report.md"
