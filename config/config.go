@@ -73,6 +73,7 @@ type AskConfig struct {
 	Grammar           string        `mapstructure:"grammar"`
 	MaxRepairs        int           `mapstructure:"max-repairs"`
 	MaxTokens         int           `mapstructure:"max-tokens"`
+	ReasoningBudget   int           `mapstructure:"reasoning-budget"`
 	AllowFunctions    []string      `mapstructure:"allow-functions"`
 	MaxQuestionLength int           `mapstructure:"max-question-length"`
 	MaxResultRows     int           `mapstructure:"max-result-rows"`
@@ -165,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ask.MaxTokens < 1 {
 		bad("ask.max-tokens", "must be at least 1, got %d", c.Ask.MaxTokens)
+	}
+	if c.Ask.ReasoningBudget < 1 {
+		bad("ask.reasoning-budget", "must be at least 1, got %d", c.Ask.ReasoningBudget)
 	}
 	if c.MaxMessageSize < 1<<10 || c.MaxMessageSize > 1<<30 {
 		bad("max-message-size", "want 1kB to 1GB (PostgreSQL's own limit), got %s", c.MaxMessageSize)

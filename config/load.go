@@ -64,6 +64,7 @@ var keys = []Key{
 	{"ask.allow-functions", "ask-allow-functions", []string{}, "functions refused in generated SQL by default (pg_sleep, pg_read_file, dblink, set_config, nextval, pg_terminate_backend …) that are allowed anyway, comma-separated"},
 	{"ask.max-repairs", "ask-max-repairs", 2, "re-prompts with Postgres' error when the generated SQL fails EXPLAIN"},
 	{"ask.max-tokens", "ask-max-tokens", 400, "most tokens generated for one answer"},
+	{"ask.reasoning-budget", "ask-reasoning-budget", 1024, "most tokens a model that reasons first (arctic-text2sql-r1, omnisql templates) may think before its SQL is forced open"},
 	{"ask.max-question-length", "ask-max-question-length", 2000, "longest ASK question in characters; longer ones get SQLSTATE 54000 before any work"},
 	{"ask.max-result-rows", "ask-max-result-rows", 1000000, "generated SQL whose EXPLAIN (the dry run before it runs) estimates more rows is refused with SQLSTATE 54000 (0 = no limit)"},
 	{"ask.schema-budget", "ask-schema-budget", 2048, "tokens of schema DDL in a prompt; larger schemas are pruned to the question (0 = no pruning)"},

@@ -76,13 +76,14 @@ func buildPipeline(ctx context.Context, cfg *config.Config, log *slog.Logger, pr
 	}
 	grammar := map[string]translate.GrammarMode{"schema": translate.GrammarFull, "narrow": translate.GrammarNarrow, "off": translate.GrammarOff}[cfg.Ask.Grammar]
 	tr, err := translate.New(engine, translate.Options{
-		Template:       tmpl,
-		Model:          modelID,
-		Grammar:        grammar,
-		MaxTokens:      cfg.Ask.MaxTokens,
-		MaxRepairs:     cfg.Ask.MaxRepairs,
-		Timeout:        cfg.Ask.GenerationTimeout,
-		AllowFunctions: allowFunctions(cfg.Ask.AllowFunctions),
+		Template:        tmpl,
+		Model:           modelID,
+		Grammar:         grammar,
+		MaxTokens:       cfg.Ask.MaxTokens,
+		ReasoningBudget: cfg.Ask.ReasoningBudget,
+		MaxRepairs:      cfg.Ask.MaxRepairs,
+		Timeout:         cfg.Ask.GenerationTimeout,
+		AllowFunctions:  allowFunctions(cfg.Ask.AllowFunctions),
 	}, log)
 	if err != nil {
 		p.Close()
