@@ -11,9 +11,11 @@
 #   bench/accuracy/run.sh                         # both models, every configuration, 104 questions
 #   MODELS=smollm2-135m CONFIGS="default off" LIMIT=20 bench/accuracy/run.sh   # a quick look
 #
-# Environment: MODELS (gemma3-270m smollm2-135m), CONFIGS (see config_flags), LIMIT (questions
+# Environment: MODELS (gemma3-270m smollm2-135m), CONFIGS (see config_flags; CONFIGS_<model>, with
+# _ for - and ., sets one model's, e.g. CONFIGS_gemma3_270m), LIMIT (questions
 # per file, 0 = all), THREADS (decode threads, default 2), MAX_TOKENS (default 160), OUT
-# (default bench/accuracy/results), SHARED (folder with sql-eval/ and defog-data/, default
+# (default bench/accuracy/results), FILES (question files: sql-eval's two, and shop for the demo
+# shop's ten simple questions; default all three), SHARED (folder with sql-eval/ and defog-data/, default
 # ../shared), ANCHOR (1 = run the anchor, 0 = skip), SQL_EVAL_DIR (a sql-eval checkout).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +28,7 @@ MAX_TOKENS=${MAX_TOKENS:-160}
 OUT=${OUT:-$ROOT/bench/accuracy/results}
 SHARED=${SHARED:-$ROOT/../shared}
 ANCHOR=${ANCHOR:-1}
-FILES=(instruct_basic_postgres.csv instruct_advanced_postgres.csv)
+FILES=(${FILES:-instruct_basic_postgres.csv instruct_advanced_postgres.csv shop})
 
 [ -d "$SHARED/sql-eval" ] && [ -d "$SHARED/defog-data" ] || {
   echo "need \$SHARED/sql-eval and \$SHARED/defog-data (SHARED=$SHARED)" >&2; exit 1; }
@@ -78,7 +80,11 @@ for d in "$SHARED"/defog-data/*/; do
   "${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -c "CREATE DATABASE $db" >/dev/null
   "${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -d "$db" -v ON_ERROR_STOP=1 -f "$d/$db.sql" >/dev/null
 done
+# The demo shop and its ten simple questions (internal/demodb): what these small models can answer.
+"${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -c "CREATE DATABASE shop" >/dev/null
+"${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -d shop -v ON_ERROR_STOP=1 -f - <internal/demodb/shop.sql >/dev/null
 URL="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
+qfile() { if [ "$1" = shop ]; then echo "$ROOT/internal/demodb/questions.csv"; else echo "$SHARED/sql-eval/$1"; fi; }
 
 mkdir -p "$OUT"
 for model in $MODELS; do
@@ -89,7 +95,8 @@ for model in $MODELS; do
   # The template pgask picks for this model (for template-alt): the Gemma GGUF has no chat
   # template (it is the base model), so pgask gives it the SQLCoder completion prompt.
   case $model in gemma*) picked=sqlcoder-7b-2 ;; *) picked=instruct ;; esac
-  for cfg in $CONFIGS; do
+  cfgs_var="CONFIGS_${model//[-.]/_}"
+  for cfg in ${!cfgs_var:-$CONFIGS}; do
     flags=$(config_flags "$cfg" "$picked")
     step "$model: $cfg ($flags)"
     : >"$dir/$cfg.jsonl"
@@ -97,7 +104,7 @@ for model in $MODELS; do
       # shellcheck disable=SC2086
       "$PGASK" eval --in-process --url "$URL" --model "$path" --threads "$THREADS" \
         --ask-max-tokens "$MAX_TOKENS" --limit "$LIMIT" --log-level warn --quiet \
-        $flags -o "$dir/$cfg.part" "$SHARED/sql-eval/$f" >&2
+        $flags -o "$dir/$cfg.part" "$(qfile "$f")" >&2
       cat "$dir/$cfg.part" >>"$dir/$cfg.jsonl"
     done
     rm -f "$dir/$cfg.part"
@@ -125,7 +132,8 @@ step "report"
   for model in $MODELS; do
     dir="$OUT/$model"
     files=()
-    for cfg in $CONFIGS; do files+=("$dir/$cfg.jsonl"); done
+    cfgs_var="CONFIGS_${model//[-.]/_}"
+    for cfg in ${!cfgs_var:-$CONFIGS}; do files+=("$dir/$cfg.jsonl"); done
     [ -f "$dir/anchor.jsonl" ] && files+=("$dir/anchor.jsonl")
     go run ./bench/accuracy/report -title "$model" -baseline default "${files[@]}"
     if [ -f "$dir/crosscheck.jsonl" ]; then

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgask/pgask/internal/demodb"
 	"github.com/pgask/pgask/translate/sqleval"
 )
 
@@ -26,21 +27,6 @@ const realModelFile = "SmolLM2-135M-Instruct.Q4_1.gguf"
 // (greedy decoding; the repair's resample is seeded). The floor leaves room for another CPU's
 // kernels to flip one answer; it still fails if no answer a model produced is right.
 const realModelFloor = 1
-
-// shopQuestions are the fixed questions of the real-model test, on the demo shop database, with
-// gold SQL scored by sql-eval's rules.
-var shopQuestions = []sqleval.Question{
-	{Question: "How many customers are there?", Query: "SELECT count(*) FROM customers"},
-	{Question: "How many orders are there?", Query: "SELECT count(*) FROM orders"},
-	{Question: "How many products are there?", Query: "SELECT count(*) FROM products"},
-	{Question: "List the names of all categories.", Query: "SELECT name FROM categories"},
-	{Question: "List the email of every customer.", Query: "SELECT email FROM customers"},
-	{Question: "Show the name and price of every product.", Query: "SELECT name, price FROM products"},
-	{Question: "How many orders have the status 'cancelled'?", Query: "SELECT count(*) FROM orders WHERE status = 'cancelled'"},
-	{Question: "What is the average price of the products?", Query: "SELECT avg(price) FROM products"},
-	{Question: "Which product has the highest price?", Query: "SELECT name FROM products ORDER BY price DESC LIMIT 1;SELECT name, price FROM products ORDER BY price DESC LIMIT 1"},
-	{Question: "How many customers are in the country 'DE'?", Query: "SELECT count(*) FROM customers WHERE country = 'DE'"},
-}
 
 // realModel returns the path of the real model, skipping the test when it is not there, except
 // in CI (CI=true), where .ci/run fetches it and its absence is a failure.
@@ -68,7 +54,7 @@ func realModel(t *testing.T) string {
 	return p
 }
 
-// TestAskWithRealModel asks the demo shop ten fixed questions through a real (tiny) instruct
+// TestAskWithRealModel asks the demo shop its ten evaluation questions (demodb.EvalQuestions) through a real (tiny) instruct
 // model on the in-process llama.cpp engine, with pgask's defaults: the prompt in the model's own
 // chat template, generation under the schema grammar, the EXPLAIN check and repairs. Every
 // question goes over the wire three ways — pgask eval's simple-protocol client (which scores the
@@ -90,10 +76,15 @@ func TestAskWithRealModel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	qs := make([]sqleval.Question, len(shopQuestions))
-	for i, q := range shopQuestions {
-		q.DBName, q.Category, q.Line = db, "shop", i+1
-		qs[i] = q
+	qs, err := sqleval.ReadQuestions(strings.NewReader(demodb.EvalQuestions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) != 10 {
+		t.Fatalf("%d shop questions, want 10", len(qs))
+	}
+	for i := range qs {
+		qs[i].DBName = db
 	}
 	connect := func(ctx context.Context, db string, onNotice func(*pgconn.Notice)) (*pgconn.PgConn, error) {
 		cfg, err := pgconn.ParseConfig("postgres://postgres@" + addr + "/" + db + "?sslmode=disable")
