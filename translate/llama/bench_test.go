@@ -23,23 +23,50 @@ import (
 //
 // PGASK_BENCH_TYPES (default "q8_0,f16") and PGASK_BENCH_THREADS (default "1,2") select the runs;
 // the model files are written once to $TMPDIR/pgask-bench-<type>.gguf. See bench/engine/run.sh.
+// PGASK_BENCH_MODEL=a.gguf,b.gguf benchmarks those files instead (named by their base names), and
+// PGASK_BENCH_GPU_LAYERS (default 0) offloads that many layers (-1 = all) to a GPU, when ggml
+// loaded a GPU backend (see bench/gpu/run.sh); with a GPU the run also reports vram_MiB, the GPU
+// memory that loading the model and creating its context took (drop of the devices' free memory).
 func BenchmarkEngine(b *testing.B) {
 	types := strings.Split(envOr("PGASK_BENCH_TYPES", "q8_0,f16"), ",")
 	threads := strings.Split(envOr("PGASK_BENCH_THREADS", "1,2"), ",")
-	for _, ts := range types {
-		typ, err := testmodel.ParseType(ts)
-		if err != nil {
-			b.Fatal(err)
+	gpuLayers, err := strconv.Atoi(envOr("PGASK_BENCH_GPU_LAYERS", "0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	type benchFile struct{ label, path string }
+	var files []benchFile
+	if env := os.Getenv("PGASK_BENCH_MODEL"); env != "" {
+		for _, p := range strings.Split(env, ",") {
+			files = append(files, benchFile{strings.TrimSuffix(filepath.Base(p), ".gguf"), p})
 		}
-		path := benchModel(b, typ)
+	} else {
+		for _, ts := range types {
+			typ, err := testmodel.ParseType(ts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			files = append(files, benchFile{typ.String(), benchModel(b, typ)})
+		}
+	}
+	for _, f := range files {
+		path := f.path
 		for _, th := range threads {
 			n, err := strconv.Atoi(th)
 			if err != nil {
 				b.Fatal(err)
 			}
-			m, err := Load(context.Background(), path, Options{Threads: n, ContextSize: 1024, BatchSize: 512, ThreadPoll: benchPoll(b)}, testLogger(b))
+			free0 := gpuFree()
+			m, err := Load(context.Background(), path, Options{Threads: n, ContextSize: 1024, BatchSize: 512, ThreadPoll: benchPoll(b), GPULayers: gpuLayers}, testLogger(b))
 			if err != nil {
 				b.Fatal(err)
+			}
+			vram := -1.0 // no GPU
+			if free0 > 0 {
+				vram = float64(free0-gpuFree()) / (1 << 20)
+			}
+			if md := m.Metadata(); gpuLayers != 0 {
+				b.Logf("%s: offloaded %d/%d layers to %v, vram %.0f MiB", f.label, md.Offloaded, md.Layers+1, md.Devices, vram)
 			}
 			lc := m.ctxs[0]
 			rng := rand.New(rand.NewPCG(1, 2))
@@ -78,11 +105,14 @@ func BenchmarkEngine(b *testing.B) {
 				// CPU time the process got per wall second, per thread: well under 1 means other
 				// processes took the cores and the figure understates the engine
 				b.ReportMetric(cpu.Seconds()/total.Seconds()/float64(threads), "cpu/thread")
+				if vram >= 0 {
+					b.ReportMetric(vram, "vram_MiB")
+				}
 			}
-			b.Run(fmt.Sprintf("%s/threads=%d/pp512", typ, n), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/threads=%d/pp512", f.label, n), func(b *testing.B) {
 				run(b, [][]int32{toks})
 			})
-			b.Run(fmt.Sprintf("%s/threads=%d/tg64", typ, n), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/threads=%d/tg64", f.label, n), func(b *testing.B) {
 				one := make([][]int32, 64)
 				for i := range one {
 					one[i] = toks[i : i+1]
@@ -92,6 +122,15 @@ func BenchmarkEngine(b *testing.B) {
 			m.Close()
 		}
 	}
+}
+
+// gpuFree is the free memory of the GPUs (0 without one).
+func gpuFree() int64 {
+	var free int64
+	for _, d := range gpuDevices(Devices()) {
+		free += int64(d.Free)
+	}
+	return free
 }
 
 // benchPoll reads PGASK_BENCH_POLL (ggml's polling level, see Options.ThreadPoll; default 50).

@@ -106,6 +106,13 @@ type Metadata struct {
 	Params      uint64 // number of weights
 	SizeBytes   uint64 // size of the weights
 	BOS, EOS    int32  // special token ids (-1 when the vocabulary has none)
+
+	// Where the layers run. Layers is the number of repeating blocks; llama.cpp offloads up to
+	// Layers+1 (the blocks and the output layer) to the GPUs in Devices ("name (description)";
+	// empty without a GPU backend); Offloaded is how many it did (0 = all on the CPU).
+	Layers    int
+	Offloaded int
+	Devices   []string
 }
 
 // Stats are cumulative counters of a Model.
@@ -149,8 +156,13 @@ type Model struct {
 }
 
 var backendInit = sync.OnceFunc(func() {
-	ggml.OnceLoad() // registers the CPU backend and loads GPU backends found beside the executable
+	// ggml.OnceLoad registers the CPU backend compiled in and loads the GPU backends
+	// (libggml-cuda.so, ...) from each folder of OLLAMA_LIBRARY_PATH, else from
+	// <executable's folder>/../lib/ollama; one that fails to load is skipped silently, hence
+	// diagnoseBackends.
+	ggml.OnceLoad()
 	C.llama_backend_init()
+	backendProblems = diagnoseBackends()
 })
 
 // Load reads the GGUF model at path and creates opts.Parallel contexts for it. ctx bounds the load
@@ -201,6 +213,13 @@ func Load(ctx context.Context, path string, opts Options, logger *slog.Logger) (
 		m.opts.ContextSize = opts.ContextSize
 	}
 	m.meta.ContextSize = opts.ContextSize
+	m.meta.Layers = int(C.llama_model_n_layer(cm))
+	for _, d := range gpuDevices(Devices()) {
+		m.meta.Devices = append(m.meta.Devices, d.Name+" ("+d.Description+")")
+	}
+	if len(m.meta.Devices) > 0 {
+		m.meta.Offloaded = min(opts.GPULayers, m.meta.Layers+1) // as llama.cpp's load_tensors
+	}
 	m.base, m.stop = context.WithCancel(context.Background())
 	m.queue = make(chan *job, opts.QueueDepth)
 	m.quit = make(chan struct{})
@@ -219,6 +238,7 @@ func Load(ctx context.Context, path string, opts Options, logger *slog.Logger) (
 	logger.Info("model loaded", "path", path, "arch", m.meta.Architecture, "name", m.meta.Name,
 		"desc", m.meta.Description, "ctx", opts.ContextSize, "threads", opts.Threads,
 		"parallel", opts.Parallel, "gpu_layers", opts.GPULayers)
+	logPlacement(logger, m)
 	return m, nil
 }
 
