@@ -180,7 +180,7 @@ func logPlacement(logger *slog.Logger, m *Model) {
 		return
 	}
 	reason := "gpu_layers is 0"
-	if len(md.Devices) == 0 {
+	if m.opts.GPULayers != 0 {
 		reason = "no GPU backend loaded"
 		if len(ggml.LibPaths()) > 0 {
 			reason += " (searched " + strings.Join(ggml.LibPaths(), string(os.PathListSeparator)) + ")"

@@ -148,7 +148,7 @@ func TestBackendFallback(t *testing.T) {
 		if !narrowRE.MatchString(r.text) || r.offloaded != 0 {
 			t.Errorf("text %q, offloaded %d", r.text, r.offloaded)
 		}
-		if !strings.Contains(r.out, fmt.Sprintf(`msg="offloaded 0/%d layers to GPU: the model runs on the CPU"`, r.layers+1)) {
+		if !strings.Contains(r.out, fmt.Sprintf(`msg="offloaded 0/%d layers to GPU: the model runs on the CPU" why="gpu_layers is 0"`, r.layers+1)) {
 			t.Errorf("no placement line; the child's output:\n%s", r.out)
 		}
 	})
