@@ -1,7 +1,7 @@
 // refbench: llama-bench's pp<N> and tg<N> figures (as in llama.cpp b7347's
 // tools/llama-bench/llama-bench.cpp), reduced to what bench/engine compares against:
 //
-//   refbench -m model.gguf [-t threads] [-p 512] [-n 64] [-r 5] [--poll 50] [-c n_ctx]
+//   refbench -m model.gguf [-t threads] [-p 512] [-n 64] [-r 5] [--poll 50] [-c n_ctx] [-ngl 999]
 //
 // For each test (pp, then tg) it does what llama-bench does: a fresh context with
 // n_ctx = n_prompt + n_gen, n_batch 2048, n_ubatch 512, K/V f16, flash attention auto; a ggml
@@ -11,6 +11,12 @@
 // each, starting from an empty cache. It prints t/s per repetition, their mean (what llama-bench
 // prints) and their median. -c overrides n_ctx (pgask's BenchmarkEngine uses 1024 and
 // n_batch = n_ubatch = 512), to rule the context size out.
+//
+// GPU: -ngl layers are offloaded (llama.cpp's default, 999 = all, as llama-bench's 99). Built with
+// GGML_BACKEND_DL (bench/gpu/build-cuda.sh), the backends are modules (libggml-cpu.so,
+// libggml-cuda.so) loaded from the executable's folder, and the CPU thread-pool functions are
+// looked up through the CPU backend's registry, as llama-bench does. With a GPU it prints the GPU
+// memory that the model and each test's context took (drop of the devices' free memory).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,8 +25,29 @@
 #include <string>
 #include <vector>
 
+#include "ggml-backend.h"
 #include "ggml-cpu.h"
 #include "llama.h"
+
+typedef ggml_threadpool * (*threadpool_new_fn)(ggml_threadpool_params *);
+typedef void (*threadpool_free_fn)(ggml_threadpool *);
+static threadpool_new_fn tp_new;
+static threadpool_free_fn tp_free;
+
+// free memory of the GPU devices (0 without one)
+static size_t gpu_free() {
+    size_t sum = 0;
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+        ggml_backend_dev_t d = ggml_backend_dev_get(i);
+        if (ggml_backend_dev_type(d) == GGML_BACKEND_DEVICE_TYPE_GPU) {
+            size_t free = 0, total = 0;
+            ggml_backend_dev_memory(d, &free, &total);
+            sum += free;
+        }
+    }
+    return sum;
+}
+static size_t free_before_model;
 
 static double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -77,9 +104,10 @@ static bool run_test(llama_model * model, const char * label, int n_prompt, int 
         fprintf(stderr, "refbench: cannot create the context\n");
         return false;
     }
+    const size_t vram_free = gpu_free();
     ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
     tpp.poll = poll;
-    ggml_threadpool * pool = ggml_threadpool_new(&tpp);
+    ggml_threadpool * pool = tp_new(&tpp);
     llama_attach_threadpool(ctx, pool, nullptr);
     llama_set_n_threads(ctx, threads, threads);
 
@@ -96,7 +124,7 @@ static bool run_test(llama_model * model, const char * label, int n_prompt, int 
         ts.push_back((n_prompt + n_gen) / (now_s() - t0));
     }
     llama_free(ctx);
-    ggml_threadpool_free(pool);
+    tp_free(pool);
     if (!ok) {
         fprintf(stderr, "refbench: llama_decode failed\n");
         return false;
@@ -112,14 +140,18 @@ static bool run_test(llama_model * model, const char * label, int n_prompt, int 
     std::sort(ts.begin(), ts.end());
     const size_t n = ts.size();
     const double med = n % 2 ? ts[n / 2] : (ts[n / 2 - 1] + ts[n / 2]) / 2;
-    printf("  mean %.1f  median %.1f t/s\n", sum / n, med); // llama-bench prints the mean (avg_ts)
+    printf("  mean %.1f  median %.1f t/s", sum / n, med); // llama-bench prints the mean (avg_ts)
+    if (free_before_model > 0) {
+        printf("  vram %.0f MiB", (double) (free_before_model - vram_free) / 1048576.0);
+    }
+    printf("\n");
     fflush(stdout);
     return true;
 }
 
 int main(int argc, char ** argv) {
     std::string path;
-    int threads = 1, n_prompt = 512, n_gen = 64, reps = 5, poll = 50, n_ctx = 0;
+    int threads = 1, n_prompt = 512, n_gen = 64, reps = 5, poll = 50, n_ctx = 0, ngl = 999;
     bool verbose = false;
     for (int i = 1; i < argc; i++) {
         const std::string a = argv[i];
@@ -131,9 +163,10 @@ int main(int argc, char ** argv) {
         else if (a == "-r" && has) reps = atoi(argv[++i]);
         else if (a == "--poll" && has) poll = atoi(argv[++i]);
         else if (a == "-c" && has) n_ctx = atoi(argv[++i]);
+        else if (a == "-ngl" && has) ngl = atoi(argv[++i]);
         else if (a == "-v") verbose = true;
         else {
-            fprintf(stderr, "usage: %s -m model.gguf [-t threads] [-p 512] [-n 64] [-r 5] [--poll 50] [-c n_ctx] [-v]\n", argv[0]);
+            fprintf(stderr, "usage: %s -m model.gguf [-t threads] [-p 512] [-n 64] [-r 5] [--poll 50] [-c n_ctx] [-ngl 999] [-v]\n", argv[0]);
             return 2;
         }
     }
@@ -144,11 +177,30 @@ int main(int argc, char ** argv) {
     if (!verbose) {
         llama_log_set(quiet_log, nullptr);
     }
+    ggml_backend_load_all(); // backend modules beside the executable (a GGML_BACKEND_DL build)
     llama_backend_init();
+    ggml_backend_reg_t cpu = ggml_backend_reg_by_name("CPU");
+    if (cpu) {
+        tp_new = (threadpool_new_fn) ggml_backend_reg_get_proc_address(cpu, "ggml_threadpool_new");
+        tp_free = (threadpool_free_fn) ggml_backend_reg_get_proc_address(cpu, "ggml_threadpool_free");
+    }
+    if (!tp_new || !tp_free) {
+        fprintf(stderr, "refbench: no CPU backend (libggml-cpu.so beside the executable?)\n");
+        return 1;
+    }
     printf("system: %s\n", llama_print_system_info());
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+        ggml_backend_dev_t d = ggml_backend_dev_get(i);
+        size_t free = 0, total = 0;
+        ggml_backend_dev_memory(d, &free, &total);
+        printf("device: %s (%s), %.0f/%.0f MiB free\n", ggml_backend_dev_name(d), ggml_backend_dev_description(d),
+               free / 1048576.0, total / 1048576.0);
+    }
+    free_before_model = gpu_free();
 
     llama_model_params mp = llama_model_default_params();
     mp.use_mmap = true;
+    mp.n_gpu_layers = ngl;
     llama_model * model = llama_model_load_from_file(path.c_str(), mp);
     if (!model) {
         fprintf(stderr, "refbench: cannot load %s\n", path.c_str());
@@ -156,7 +208,8 @@ int main(int argc, char ** argv) {
     }
     char desc[128];
     llama_model_desc(model, desc, sizeof(desc));
-    printf("model: %s (%s, %.1f MiB)\n", path.c_str(), desc, llama_model_size(model) / 1048576.0);
+    printf("model: %s (%s, %.1f MiB), %d layers, -ngl %d\n", path.c_str(), desc, llama_model_size(model) / 1048576.0,
+           llama_model_n_layer(model), ngl);
 
     bool ok = true;
     if (n_prompt > 0) ok = run_test(model, ("pp" + std::to_string(n_prompt)).c_str(), n_prompt, 0, n_ctx, threads, reps, poll) && ok;
