@@ -357,59 +357,57 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 	return res.SQL, nil
 }
 
-// execute runs generated SQL read-only with a statement timeout and relays its rows. Outside
-// a transaction block it runs in its own READ ONLY transaction; inside one (where pgask must
-// not end the client's transaction) translate's parsed check has already ensured a single
-// SELECT without data-modifying CTEs or locking clauses, and the timeout is set locally and
-// restored.
+// execute runs generated SQL with a statement timeout in a read-only state that PostgreSQL
+// itself enforces, relays its rows, and then undoes everything the SQL did. Outside a
+// transaction block it runs in pgask's own BEGIN READ ONLY … ROLLBACK. Inside the client's
+// block it runs under a savepoint that makes the block read-only only until ROLLBACK TO
+// SAVEPOINT, which also restores the client's timeout and settings; when the SQL fails, the
+// block is left failed ('E') as after any failed statement, and the client's ROLLBACK (or
+// ROLLBACK TO one of its savepoints) takes pgask's savepoint with it.
 func (h *Handler) execute(ctx context.Context, s *proxy.Session, sql string) error {
-	timeout := ""
-	if h.opts.StatementTimeout > 0 {
-		timeout = fmt.Sprintf("SET LOCAL statement_timeout = %d", h.opts.StatementTimeout.Milliseconds())
-	}
 	switch s.TxStatus() {
 	case 'I':
-		begin := "BEGIN READ ONLY"
-		if timeout != "" {
-			begin += "; " + timeout
-		}
-		if _, err := s.QueryText(ctx, begin); err != nil {
-			return fmt.Errorf("begin read-only transaction: %w", err)
-		}
-		if err := s.RelayQuery(ctx, sql); err != nil {
-			if _, rerr := s.QueryText(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
-				return errors.Join(err, rerr)
-			}
-			return err
-		}
-		if _, err := s.QueryText(ctx, "COMMIT"); err != nil {
-			return fmt.Errorf("end read-only transaction: %w", err)
-		}
-		return nil
+		return h.executeIdle(ctx, s, sql)
 	case 'T':
-		var prev string
-		if timeout != "" {
-			rows, err := s.QueryText(ctx, "SHOW statement_timeout")
-			if err != nil || len(rows) != 1 || len(rows[0]) != 1 {
-				return fmt.Errorf("read statement_timeout: %w", err)
-			}
-			prev = string(rows[0][0])
-			if _, err := s.QueryText(ctx, timeout); err != nil {
-				return fmt.Errorf("set statement_timeout: %w", err)
-			}
-		}
-		if err := s.RelayQuery(ctx, sql); err != nil {
-			return err // the transaction is now failed ('E'), as for any failing statement
-		}
-		if timeout != "" {
-			if _, err := s.QueryText(ctx, "SET LOCAL statement_timeout = "+quoteLiteral(prev)); err != nil {
-				return fmt.Errorf("restore statement_timeout: %w", err)
-			}
-		}
-		return nil
+		return h.executeInBlock(ctx, s, sql)
 	default:
 		return pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
 	}
+}
+
+// timeoutSQL is the SET LOCAL of Options.StatementTimeout, after a "; ", or "".
+func (h *Handler) timeoutSQL() string {
+	if h.opts.StatementTimeout <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("; SET LOCAL statement_timeout = %d", h.opts.StatementTimeout.Milliseconds())
+}
+
+func (h *Handler) executeIdle(ctx context.Context, s *proxy.Session, sql string) error {
+	if _, err := s.QueryText(ctx, "BEGIN READ ONLY"+h.timeoutSQL()); err != nil {
+		return fmt.Errorf("begin read-only transaction: %w", err)
+	}
+	err := s.RelayQuery(ctx, sql)
+	if _, rerr := s.QueryText(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+		return errors.Join(err, fmt.Errorf("end read-only transaction: %w", rerr))
+	}
+	return err
+}
+
+// roSavepoint bounds the read-only state of generated SQL inside a client's transaction block.
+const roSavepoint = "pgask_ro"
+
+func (h *Handler) executeInBlock(ctx context.Context, s *proxy.Session, sql string) error {
+	if _, err := s.QueryText(ctx, "SAVEPOINT "+roSavepoint+"; SET TRANSACTION READ ONLY"+h.timeoutSQL()); err != nil {
+		return fmt.Errorf("enter read-only savepoint: %w", err)
+	}
+	if err := s.RelayQuery(ctx, sql); err != nil {
+		return err // the block is failed, as after any failed statement
+	}
+	if _, err := s.QueryText(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+roSavepoint+"; RELEASE SAVEPOINT "+roSavepoint); err != nil {
+		return fmt.Errorf("leave read-only savepoint: %w", err)
+	}
+	return nil
 }
 
 // fail turns a failed ASK into the error the client sees. Inside a transaction block the
@@ -421,8 +419,9 @@ func (h *Handler) fail(ctx context.Context, s *proxy.Session, ev *Event, err err
 	ev.Outcome = outcome(err)
 	h.observe(ev)
 	if s.TxStatus() == 'T' {
-		abort := fmt.Sprintf("DO $pgask$BEGIN RAISE EXCEPTION USING ERRCODE = %s, MESSAGE = %s; END$pgask$",
-			quoteLiteral(perr.Code), quoteLiteral(perr.Message))
+		// Any failing statement does; this one names the error in the server's log, and
+		// needs no procedural language (a DO block would load PL/pgSQL into the session).
+		abort := fmt.Sprintf("SELECT %s::pg_catalog.int4", quoteLiteral("pgask: "+perr.Code+" "+perr.Message))
 		if _, aerr := s.QueryText(context.WithoutCancel(ctx), abort); aerr == nil {
 			h.log.Warn("ASK: could not mark the transaction failed", "peer", s.Peer())
 		}

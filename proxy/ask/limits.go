@@ -91,8 +91,11 @@ func (h *Handler) dryRunRowsNotice(ctx context.Context, s *proxy.Session, ex *ex
 
 // explainer checks SQL with EXPLAIN (FORMAT JSON) on the client's session and records the
 // planner's row estimate of the top plan node for the SQL it last checked successfully.
-// Inside a transaction block the EXPLAIN runs under a savepoint so that a failure does not
-// abort the client's transaction. One explainer serves one ASK statement.
+// Planning can run functions (the planner folds IMMUTABLE calls and evaluates STABLE ones for
+// its estimates), so the EXPLAIN runs read-only and is rolled back: in a BEGIN READ ONLY …
+// ROLLBACK of its own outside a transaction block, under a read-only savepoint inside one (so
+// that a failure does not abort the client's transaction either). One explainer serves one
+// ASK statement.
 type explainer struct {
 	s *proxy.Session
 
@@ -112,21 +115,25 @@ func (e *explainer) Explain(ctx context.Context, sql string) error {
 	return nil
 }
 
+// explain runs EXPLAIN of one statement that passed translate's parsed check (a single
+// SELECT); the line breaks keep a trailing comment of sql from swallowing what follows.
 func (e *explainer) explain(ctx context.Context, sql string) ([][][]byte, error) {
-	q := "EXPLAIN (FORMAT JSON) " + sql
+	q := "EXPLAIN (FORMAT JSON) " + sql + "\n"
+	bg := context.WithoutCancel(ctx)
 	if e.s.TxStatus() != 'T' {
-		return e.s.QueryText(ctx, q)
+		rows, err := e.s.QueryText(ctx, "BEGIN READ ONLY;\n"+q+";\nROLLBACK")
+		if err != nil && e.s.TxStatus() != 'I' {
+			if _, rerr := e.s.QueryText(bg, "ROLLBACK"); rerr != nil {
+				return nil, errors.Join(err, rerr)
+			}
+		}
+		return rows, err
 	}
-	if _, err := e.s.QueryText(ctx, "SAVEPOINT pgask_check"); err != nil {
+	if _, err := e.s.QueryText(ctx, "SAVEPOINT pgask_check; SET TRANSACTION READ ONLY"); err != nil {
 		return nil, err
 	}
 	rows, err := e.s.QueryText(ctx, q)
-	if err != nil {
-		if _, rerr := e.s.QueryText(ctx, "ROLLBACK TO SAVEPOINT pgask_check"); rerr != nil {
-			return nil, errors.Join(err, rerr)
-		}
-	}
-	if _, rerr := e.s.QueryText(ctx, "RELEASE SAVEPOINT pgask_check"); rerr != nil {
+	if _, rerr := e.s.QueryText(bg, "ROLLBACK TO SAVEPOINT pgask_check; RELEASE SAVEPOINT pgask_check"); rerr != nil {
 		return nil, errors.Join(err, rerr)
 	}
 	return rows, err
