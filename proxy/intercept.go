@@ -25,7 +25,8 @@ type Interceptor interface {
 	// through s) — the status shown is always the upstream's.
 	Query(ctx context.Context, s *Session, text string) error
 	// Parse handles an extended-protocol Parse of statement name (empty: unnamed) and
-	// returns the text to forward upstream in its place; the parameter types are kept. A
+	// returns the text to forward upstream in its place; the parameter types are kept. The
+	// statement then runs read-only at each Bind and Execute of it (guard.go). A
 	// returned error is sent to the client at the place PostgreSQL would report a failed
 	// Parse, and the client's messages up to the next Sync are discarded (as PostgreSQL
 	// does). s.QueryText works here only when the Parse is the first message after a
@@ -222,6 +223,9 @@ func (s *session) waitSync(ctx context.Context) error {
 
 // ownQuery sends sql as a simple Query whose replies go to own, and waits for them.
 func (s *session) ownQuery(ctx context.Context, own *ownRoute, sql string) ([]byte, error) {
+	if s.g != nil {
+		delete(s.g.stmts, "") // a Query drops the unnamed statement
+	}
 	s.own.Store(own)
 	s.wbuf = appendQuery(s.wbuf[:0], sql)
 	if _, err := s.upstream.Write(s.wbuf); err != nil {
@@ -248,8 +252,7 @@ func (s *session) ownQuery(ctx context.Context, own *ownRoute, sql string) ([]by
 // ErrorResponse to report before the ReadyForQuery of the client's next Sync.
 func (s *session) intercept(ic Interceptor, typ byte, frame []byte) ([]byte, error) {
 	if s.uncertain || (typ == 'Q' && s.unitOpen) {
-		s.account(typ)
-		return nil, s.writeUp(frame)
+		return nil, s.forward(typ, frame)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.askMu.Lock()
@@ -265,8 +268,7 @@ func (s *session) intercept(ic Interceptor, typ byte, frame []byte) ([]byte, err
 	if typ == 'Q' {
 		err := ic.Query(ctx, &s.handle, string(frame[5:len(frame)-1]))
 		if errors.Is(err, ErrPassThrough) {
-			s.account(typ)
-			return nil, s.writeUp(frame)
+			return nil, s.forward(typ, frame)
 		}
 		if werr := s.waitSync(s.ctx); werr != nil {
 			return nil, werr
@@ -285,13 +287,14 @@ func (s *session) intercept(ic Interceptor, typ byte, frame []byte) ([]byte, err
 	name, rest, ok := cstring(frame[5:])
 	text, tail, ok2 := cstring(rest)
 	if !ok || !ok2 {
-		s.account(typ)
-		return nil, s.writeUp(frame) // malformed: let the upstream say so
+		return nil, s.forward(typ, frame) // malformed: let the upstream say so
 	}
 	newText, err := ic.Parse(ctx, &s.handle, string(name), string(text))
 	if errors.Is(err, ErrPassThrough) {
-		s.account(typ)
-		return nil, s.writeUp(frame)
+		return nil, s.forwardParse(string(name), frame)
+	}
+	if err == nil {
+		err = s.startGuard(ctx) // the statement is to be run read-only (guard.go)
 	}
 	if err != nil {
 		s.log.Debug("ASK failed", "err", err)
@@ -306,8 +309,10 @@ func (s *session) intercept(ic Interceptor, typ byte, frame []byte) ([]byte, err
 	nf = append(nf, 0)
 	nf = append(nf, tail...)
 	binary.BigEndian.PutUint32(nf[1:], uint32(len(nf)-1))
-	s.account(typ)
-	return nil, s.writeUp(nf)
+	if err := s.forward(typ, nf); err != nil {
+		return nil, err
+	}
+	return nil, s.parsedASK(string(name))
 }
 
 func appendInterceptError(dst []byte, err error) []byte {

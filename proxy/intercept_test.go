@@ -20,7 +20,7 @@ import (
 // countInterceptor answers "ASK count" with the number of pg_class rows, computed with
 // QueryText on the client's own session; "ASK run <sql>" runs sql through RelayQuery;
 // "ASK fail" returns an error; anything else passes through. In Parse, "ASK count" becomes
-// a SELECT of the count computed at Parse time.
+// a SELECT of the count computed at Parse time and "ASK run <sql>" becomes sql.
 type countInterceptor struct{ t *testing.T }
 
 // closingInterceptor reports closed sessions (SessionCloser).
@@ -155,6 +155,8 @@ func (ic countInterceptor) Parse(ctx context.Context, s *Session, name, text str
 		return "select " + n + "::bigint as count", nil
 	case strings.EqualFold(rest, "fail"):
 		return "", &pgconn.PgError{Code: "22023", Message: "cannot answer that"}
+	case strings.HasPrefix(strings.ToLower(rest), "run "):
+		return rest[4:], nil // "translated" to the SQL after it
 	}
 	return "", ErrPassThrough
 }

@@ -23,6 +23,11 @@ import (
 // ReadyForQuery. A Query sent inside an open extended batch may be skipped by the server
 // after an earlier error, which makes the count uncertain: from then on ASK is not
 // intercepted on that session (ErrNotAtSyncPoint), which no real driver triggers.
+//
+// A session that holds statements translated from ASK (guard.go) also has its Parse, Bind,
+// Describe, Close, Execute, Sync, Query and FunctionCall messages looked at by guardFrame, and
+// the answers to them counted, so that pgask can run its own statements around them inside
+// an extended batch. Other sessions pay for none of it.
 
 // clientToServer relays client frames upstream until the client leaves.
 func (s *session) clientToServer() error {
@@ -74,18 +79,33 @@ func (s *session) clientToServer() error {
 					skip, drop = total-k, true
 					continue
 				}
+				if s.g != nil {
+					if err := s.writeUp(m.buf[seg:m.r]); err != nil {
+						return err
+					}
+					m.r += total
+					seg = m.r
+					err := s.guardSync(inject)
+					inject = nil
+					if err != nil {
+						return err
+					}
+					continue
+				}
 				s.account('S')
 				s.addInjection(s.zSent, inject)
 				inject = nil
 				m.r += total // a Sync is 5 bytes, and 5 bytes are buffered
 				continue
 			}
-			if ic != nil && (typ == 'Q' || typ == 'P') {
+			// Query and Parse texts go through the ASK prefilter; a session with translated
+			// statements has more of its messages looked at (guard.go).
+			if ic != nil && (typ == 'Q' || typ == 'P' || s.g != nil && guardedType(typ)) {
 				if m.w-m.r < total {
 					needFull = total
 					break
 				}
-				if MayBeAsk(queryText(typ, m.buf[m.r+5:m.r+total])) {
+				if s.g != nil || MayBeAsk(queryText(typ, m.buf[m.r+5:m.r+total])) {
 					if err := s.writeUp(m.buf[seg:m.r]); err != nil {
 						return err
 					}
@@ -93,7 +113,12 @@ func (s *session) clientToServer() error {
 					m.r += total
 					seg = m.r
 					var err error
-					if inject, err = s.intercept(ic, typ, frame); err != nil {
+					if s.g != nil {
+						inject, err = s.guardFrame(ic, typ, frame, nil)
+					} else {
+						inject, err = s.intercept(ic, typ, frame)
+					}
+					if err != nil {
 						return err
 					}
 					continue
@@ -269,6 +294,7 @@ func (s *session) serverToClient() error {
 	for {
 		seg := m.r
 		needFull := 0
+		track := s.gTrack.Load() // count answers for the read-only guard (guard.go)
 		var msgs, bytes uint64
 		var zs int64 // client ReadyForQuery messages in this batch
 		flushSeg := func() error {
@@ -312,12 +338,31 @@ func (s *session) serverToClient() error {
 					if err := flushSeg(); err != nil {
 						return err
 					}
+					if own.terms > 0 && (typ == 'E' || answerEnd(typ)) {
+						if m.w-m.r < total {
+							needFull = total
+							break
+						}
+						own.buf = append(own.buf, m.buf[m.r:m.r+total]...)
+						m.r += total
+						seg = m.r
+						own.got++
+						if typ == 'E' {
+							s.gErr.Store(true) // the server now skips to the client's Sync
+						}
+						if typ == 'E' || own.got == own.terms {
+							s.own.Store(nil)
+							own.done <- own.buf
+						}
+						continue
+					}
 					if typ == 'Z' {
 						if m.w-m.r < total {
 							needFull = total
 							break
 						}
 						s.tx.Store(uint32(m.buf[m.r+5]))
+						errSinceZ = false // the client's Sync that pgask answered itself (guard.go fixSync)
 						own.buf = append(own.buf, m.buf[m.r:m.r+total]...)
 						m.r += total
 						seg = m.r
@@ -349,6 +394,9 @@ func (s *session) serverToClient() error {
 					s.tx.Store(uint32(m.buf[m.r+5]))
 					zRecv++
 					zs++
+					if track {
+						s.resetBatchCounts()
+					}
 					if s.injCount.Load() > 0 {
 						if msg := s.takeInjection(zRecv); msg != nil && !errSinceZ {
 							if err := flushSeg(); err != nil {
@@ -368,8 +416,28 @@ func (s *session) serverToClient() error {
 					s.setServerParam(m.buf[m.r+5 : m.r+total])
 				case 'E':
 					errSinceZ = true
+					if track {
+						s.gErr.Store(true)
+					}
 					if m.w-m.r >= total && isFatal(m.buf[m.r+5:m.r+total]) {
 						s.upFatal.Store(true)
+					}
+				case 'C':
+					if track {
+						if m.w-m.r < total {
+							needFull = total
+							break frames
+						}
+						if t := txnTag(m.buf[m.r+5 : m.r+total-1]); t != 0 {
+							s.gTags.Or(t)
+						}
+						s.gLast.Store('C')
+						s.gGot.Add(1)
+					}
+				default:
+					if track && answerEnd(typ) {
+						s.gLast.Store(uint32(typ))
+						s.gGot.Add(1)
 					}
 				}
 			}
@@ -382,7 +450,10 @@ func (s *session) serverToClient() error {
 		}
 		s.traffic.sMsgs.Add(msgs)
 		s.traffic.sBytes.Add(bytes)
-		if zs > 0 && s.pending.Add(-zs) <= 0 && s.waiting.Load() {
+		if zs > 0 {
+			s.pending.Add(-zs)
+		}
+		if (zs > 0 || track) && s.waiting.Load() { // waitSync and barrier check their own conditions
 			select {
 			case s.syncCh <- struct{}{}:
 			default:

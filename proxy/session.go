@@ -83,6 +83,16 @@ type session struct {
 	serverParams map[string]string
 
 	handle Session
+
+	// Read-only guard of translated statements (guard.go): g is owned by the client→server
+	// goroutine, nil until the session's first one; the counts of the current batch's
+	// answers are kept by the server→client relay while gTrack is set.
+	g      *guard
+	gTrack atomic.Bool
+	gGot   atomic.Int64  // answers ended (answerEnd) to the client's messages since the last ReadyForQuery
+	gErr   atomic.Bool   // an ErrorResponse since the last ReadyForQuery: the server skips to Sync
+	gTags  atomic.Uint32 // tagBegin, tagEnd of the client's CommandCompletes since the last ReadyForQuery
+	gLast  atomic.Uint32 // the type of the last answer-ending message to the client
 }
 
 // handback returns a session from an event loop to the goroutine relay.
@@ -108,6 +118,9 @@ type ownRoute struct {
 	toClient bool   // relay everything but ReadyForQuery to the client (RelayQuery)
 	buf      []byte // collected frames (QueryText), or ErrorResponses (RelayQuery)
 	done     chan []byte
+	// terms > 0: messages inside an extended-protocol batch (guard.go), without a Sync; the
+	// route ends after that many answer-ending messages (answerEnd), or at an ErrorResponse.
+	terms, got int
 }
 
 func newSession(srv *Server, c net.Conn) *session {

@@ -559,3 +559,7 @@ type UnavailableError struct {
 }
 
 func (e *UnavailableError) Error() string { return "ASK is unavailable: " + e.Reason }
+
+// StatementTimeout is Options.StatementTimeout: the proxy applies it to each Bind and Execute
+// of a statement an extended-protocol ASK was translated to (proxy.StatementTimeouter).
+func (h *Handler) StatementTimeout() time.Duration { return h.opts.StatementTimeout }

@@ -3,6 +3,7 @@ package ask_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgask/pgask/internal/asktest"
 	"github.com/pgask/pgask/internal/demodb"
@@ -210,8 +212,9 @@ const (
 func tableau(q string) string { return `SELECT * FROM (ASK ` + q + `) "Custom SQL Query"` }
 
 // TestHostileEngineNeverWrites: an OpenAI-compatible engine answers every question with a
-// write of some kind. Through psql (autocommit and inside a block), as a plain ASK and in
-// Tableau's subquery form, nothing in the database changes, the session's state is as
+// write of some kind. Through psql (autocommit and inside a block) and pgx in the extended
+// protocol (autocommit and inside a block, executed once and ten times), as a plain ASK and
+// in Tableau's subquery form, nothing in the database changes, the session's state is as
 // before, and the next statement works.
 func TestHostileEngineNeverWrites(t *testing.T) {
 	e := setupHostile(t, hostileCases)
@@ -222,6 +225,10 @@ func TestHostileEngineNeverWrites(t *testing.T) {
 	}{
 		{"psql", func(t *testing.T, e *hostileEnv, text, code string) { psqlHostile(t, e, text, code, false) }},
 		{"psql-block", func(t *testing.T, e *hostileEnv, text, code string) { psqlHostile(t, e, text, code, true) }},
+		{"pgx", func(t *testing.T, e *hostileEnv, text, code string) { pgxHostile(t, e, text, code, false, 1) }},
+		{"pgx-x10", func(t *testing.T, e *hostileEnv, text, code string) { pgxHostile(t, e, text, code, false, 10) }},
+		{"pgx-block", func(t *testing.T, e *hostileEnv, text, code string) { pgxHostile(t, e, text, code, true, 1) }},
+		{"pgx-block-x10", func(t *testing.T, e *hostileEnv, text, code string) { pgxHostile(t, e, text, code, true, 10) }},
 	}
 	for _, c := range hostileCases {
 		for _, form := range []struct {
@@ -298,6 +305,86 @@ func psqlHostile(t *testing.T, e *hostileEnv, text, code string, block bool) {
 	}
 	if nextOut != wantNext {
 		t.Errorf("next statement: %q, want %q\n%s%s", nextOut, wantNext, stdout.String(), stderr.String())
+	}
+}
+
+// pgxHostile runs text n times through pgx in the extended protocol (once: Parse, Bind and
+// Execute in one batch; ten times: a named statement prepared once and executed again, as
+// JDBC does after five uses), between two snapshots of the session's state.
+func pgxHostile(t *testing.T, e *hostileEnv, text, code string, block bool, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := connect(t, "postgres://postgres@"+e.addr+"/"+e.db+"?sslmode=disable")
+	simple := func(sql string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	snapshot := func() string {
+		t.Helper()
+		var s string
+		if err := conn.QueryRow(ctx, snapshotSQL, pgx.QueryExecModeSimpleProtocol).Scan(&s); err != nil {
+			t.Fatalf("snapshot: %v", err)
+		}
+		return s
+	}
+	simple(sessionSetup)
+	if block {
+		simple(blockSetup)
+	}
+	before := snapshot()
+	mode := pgx.QueryExecModeExec
+	if n > 1 {
+		mode = pgx.QueryExecModeCacheStatement
+	}
+	for i := range n {
+		if block && code != "" {
+			simple("SAVEPOINT before_ask")
+		}
+		rows, err := conn.Query(ctx, text, mode)
+		if err == nil {
+			for rows.Next() {
+			}
+			rows.Close()
+			err = rows.Err()
+		}
+		var pe *pgconn.PgError
+		switch {
+		case code == "" && err != nil:
+			t.Fatalf("run %d: %v", i, err)
+		case code != "" && (!errors.As(err, &pe) || pe.Code != code):
+			t.Fatalf("run %d: err = %v, want SQLSTATE %s", i, err, code)
+		}
+		want := byte('I')
+		if block {
+			want = 'T'
+			if err != nil {
+				want = 'E' // as after any failed statement
+			}
+		}
+		if st := conn.PgConn().TxStatus(); st != want {
+			t.Fatalf("run %d: transaction status %c, want %c", i, st, want)
+		}
+		if block && err != nil {
+			simple("ROLLBACK TO SAVEPOINT before_ask")
+		}
+	}
+	if after := snapshot(); after != before {
+		t.Errorf("session state changed:\n%s\n%s", before, after)
+	}
+	var got int
+	if block {
+		simple(blockWrite)
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM client_notes").Scan(&got); err != nil || got != 2 {
+			t.Errorf("next statement: %d, %v", got, err)
+		}
+		simple("ROLLBACK")
+		return
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&got); err != nil || got != 200 {
+		t.Errorf("next statement: %d, %v", got, err)
 	}
 }
 
