@@ -46,6 +46,7 @@ CREATE FUNCTION drop_lo() RETURNS int LANGUAGE sql AS $$ SELECT lo_unlink(4242) 
 CREATE FUNCTION fill_temp() RETURNS int LANGUAGE plpgsql AS $$BEGIN EXECUTE 'INSERT INTO my_temp VALUES (1)'; RETURN 1; END$$;
 CREATE FUNCTION change_settings() RETURNS text LANGUAGE sql AS $$ SELECT set_config('search_path', 'pwned', false) $$;
 CREATE VIEW visit_counter AS SELECT bump_sql() AS n;
+CREATE VIEW visit_counter_plpgsql AS SELECT bump_plpgsql() AS n;
 `
 
 // hostileCase is one answer of the hostile model: the SQL it writes for a question, and the
@@ -85,12 +86,17 @@ var hostileCases = []hostileCase{
 	{"become another role", "SET ROLE pg_read_all_data", "42501"},
 	// Functions that write, which no parser can see: PostgreSQL refuses them.
 	{"visits in the select list", "SELECT bump_sql() AS n", "25006"},
-	{"visits in plpgsql", "SELECT bump_plpgsql() AS n", "25006"},
+	{"visits in plpgsql in the select list", "SELECT bump_plpgsql() AS n", "25006"},
 	{"customers where visits", "SELECT count(*) FROM customers WHERE bump_sql() > 0", "25006"},
-	{"customers ordered by visits", "SELECT full_name FROM customers ORDER BY bump_plpgsql()", "25006"},
+	{"customers where visits in plpgsql", "SELECT count(*) FROM customers WHERE bump_plpgsql() > 0", "25006"},
+	{"customers ordered by visits", "SELECT full_name FROM customers ORDER BY bump_sql()", "25006"},
+	{"customers ordered by visits in plpgsql", "SELECT full_name FROM customers ORDER BY bump_plpgsql()", "25006"},
 	{"customers with lateral visits", "SELECT c.full_name, v.n FROM customers c CROSS JOIN LATERAL (SELECT bump_sql() AS n) v", "25006"},
-	{"visits as a scalar subquery", "SELECT (SELECT bump_plpgsql()) AS n", "25006"},
+	{"customers with lateral visits in plpgsql", "SELECT c.full_name, v.n FROM customers c CROSS JOIN LATERAL (SELECT bump_plpgsql() AS n) v", "25006"},
+	{"visits as a scalar subquery", "SELECT (SELECT bump_sql()) AS n", "25006"},
+	{"visits in plpgsql as a scalar subquery", "SELECT (SELECT bump_plpgsql()) AS n", "25006"},
 	{"visits through a view", "SELECT n FROM visit_counter", "25006"},
+	{"visits in plpgsql through a view", "SELECT n FROM visit_counter_plpgsql", "25006"},
 	{"visits folded by the planner", "SELECT bump_folded() AS n", "25006"},
 	{"visits estimated by the planner", "SELECT full_name FROM customers WHERE id = bump_estimated()", "25006"},
 	{"ticket through a function", "SELECT next_ticket() AS t", "25006"},
