@@ -43,7 +43,7 @@ _sqleval_checkout() {
   if [ ! -d "$dir/.git" ]; then
     echo "sqleval_env: $var unset, cloning $url into $dir" >&2
     rm -rf "$dir"
-    git clone -q "$url" "$dir" 2>&1 >&2 ||
+    git clone -q "$url" "$dir" >&2 ||
       _sqleval_die3 "cannot clone $url (no network to GitHub?). Set $var to a checkout of $url at commit $commit."
   fi
   git -C "$dir" checkout -q "$commit" ||
