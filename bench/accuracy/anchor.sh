@@ -16,6 +16,7 @@
 #   QUESTIONS_DIR     folder with instruct_basic_postgres.csv and instruct_advanced_postgres.csv
 #                     (default ../shared/sql-eval next to the repository, else $SQL_EVAL_DIR/data)
 #   ANCHOR_NUM_QUESTIONS  only the first N questions of each file (sql-eval's -n), for a smoke run
+#   ANCHOR_FILES      question files to run instead of the two above (paths, space-separated)
 #
 # Writes into OUT_DIR:
 #   sqleval-<model>-instruct_{basic,advanced}_postgres.csv   sql-eval's own per-question output
@@ -66,11 +67,15 @@ if [ -z "${QUESTIONS_DIR:-}" ]; then
   [ -f "$shared/instruct_basic_postgres.csv" ] && QUESTIONS_DIR=$shared
 fi
 QFILES=() OFILES=() PAIRS=()
-for f in instruct_basic_postgres.csv instruct_advanced_postgres.csv; do
-  [ -f "$QUESTIONS_DIR/$f" ] || { echo "anchor: no $QUESTIONS_DIR/$f" >&2; exit 1; }
-  QFILES+=("$QUESTIONS_DIR/$f")
+# ANCHOR_FILES: other question files (paths, space-separated), e.g. the demo shop's
+# internal/demodb/questions.csv (its database must be loaded as "shop").
+for q in ${ANCHOR_FILES:-$QUESTIONS_DIR/instruct_basic_postgres.csv $QUESTIONS_DIR/instruct_advanced_postgres.csv}; do
+  [ -f "$q" ] || { echo "anchor: no question file $q" >&2; exit 1; }
+  q=$(cd "$(dirname "$q")" && pwd)/$(basename "$q")
+  f=$(basename "$q")
+  QFILES+=("$q")
   OFILES+=("$OUT_DIR/sqleval-$MODEL_NAME-$f")
-  PAIRS+=("$QUESTIONS_DIR/$f=$OUT_DIR/sqleval-$MODEL_NAME-$f")
+  PAIRS+=("$q=$OUT_DIR/sqleval-$MODEL_NAME-$f")
 done
 
 # pre-flight: every database the questions name must answer
@@ -86,6 +91,9 @@ for db in dbs:
         sys.exit(f"anchor: cannot connect to database {db} at {os.environ['DBHOST']}:{os.environ['DBPORT']}: {e}")
 print(f"anchor: databases ok: {' '.join(dbs)}", file=sys.stderr)
 PYEOF
+
+# databases that defog-data does not describe (the demo shop): their schema, read from the database
+"$VENV_PY" "$HERE/anchor_metadata.py" "${QFILES[@]}"
 
 PROMPT=$OUT_DIR/prompt-$TEMPLATE.md
 "$VENV_PY" "$HERE/anchor_prompt.py" "$TEMPLATE" "$SQL_EVAL_DIR/prompts/prompt.md" "$PROMPT"

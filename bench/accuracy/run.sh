@@ -110,15 +110,21 @@ for model in $MODELS; do
     rm -f "$dir/$cfg.part"
   done
   if [ "$ANCHOR" = 1 ]; then
-    step "$model: anchor (sql-eval + llama-cpp-python)"
-    if PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres LIMIT=$LIMIT \
-        bash bench/accuracy/anchor.sh "$path" "$dir/anchor" >&2; then
-      cp "$dir/anchor/anchor.jsonl" "$dir/anchor.jsonl"
-      step "$model: cross-check of pgask's scorer with sql-eval's"
-      PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres \
-        bash bench/accuracy/anchor.sh --score "$dir/default.jsonl" "$dir/crosscheck.jsonl" >&2 || true
+    step "$model: anchor (sql-eval's llama.cpp runner through llama-cpp-python)"
+    anchor_env=(PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres)
+    [ "$LIMIT" -gt 0 ] && anchor_env+=(ANCHOR_NUM_QUESTIONS="$LIMIT")
+    qfiles=()
+    for f in "${FILES[@]}"; do qfiles+=("$(qfile "$f")"); done
+    anchor_env+=(ANCHOR_FILES="${qfiles[*]}")
+    if env "${anchor_env[@]}" bash bench/accuracy/anchor.sh "$path" "$dir/anchor" >&2; then
+      cp "$dir/anchor/anchor-$model.jsonl" "$dir/anchor.jsonl"
     else
-      echo "anchor could not run for $model (see above); the report pairs with 'plain' instead" >&2
+      echo "the anchor could not run for $model (above); the report pairs with 'plain' instead" >&2
+    fi
+    if [ -f "$dir/default.jsonl" ]; then
+      step "$model: sql-eval's comparison applied to pgask's default answers (scorer cross-check)"
+      env "${anchor_env[@]}" python3 bench/accuracy/sqleval_score.py --out "$dir/crosscheck.jsonl" \
+        "$dir/default.jsonl" 2>"$dir/crosscheck.txt" || echo "cross-check failed: $(tail -3 "$dir/crosscheck.txt")" >&2
     fi
   fi
 done
@@ -136,8 +142,12 @@ step "report"
     for cfg in ${!cfgs_var:-$CONFIGS}; do files+=("$dir/$cfg.jsonl"); done
     [ -f "$dir/anchor.jsonl" ] && files+=("$dir/anchor.jsonl")
     go run ./bench/accuracy/report -title "$model" -baseline default "${files[@]}"
-    if [ -f "$dir/crosscheck.jsonl" ]; then
-      go run ./bench/accuracy/report/crosscheck "$dir/default.jsonl" "$dir/crosscheck.jsonl"
+    if [ -f "$dir/crosscheck.txt" ]; then
+      echo "sql-eval's comparison on pgask's default answers:"
+      echo '```'
+      cat "$dir/crosscheck.txt"
+      echo '```'
+      echo
     fi
   done
 } >"$OUT/report.md"
