@@ -109,10 +109,15 @@ echo "anchor: $MODEL_NAME ($MODEL_PATH), template $TEMPLATE, llama-cpp-python $L
 echo "anchor: (cd $SQL_EVAL_DIR && DBHOST=$DBHOST DBPORT=$DBPORT DBUSER=$DBUSER ${CMD[*]})" >&2
 rm -f "${OFILES[@]}"
 start=$(date +%s.%N) load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-if ! (cd "$SQL_EVAL_DIR" && PYTHONUNBUFFERED=1 "${CMD[@]}") 2>&1 | tee "$OUT_DIR/anchor-$MODEL_NAME.log" >&2; then
-  echo "anchor: sql-eval's runner failed (log: $OUT_DIR/anchor-$MODEL_NAME.log). A segmentation fault" \
-    "at the first question can be a llama-cpp-python built with -DGGML_NATIVE=ON on a CPU with AMX:" \
-    "remove $BENCH_CACHE/venv and run again with the default CMAKE_ARGS." >&2
+set +e
+(cd "$SQL_EVAL_DIR" && PYTHONUNBUFFERED=1 exec "${CMD[@]}") 2>&1 | tee "$OUT_DIR/anchor-$MODEL_NAME.log" >&2
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" != 0 ]; then
+  echo "anchor: sql-eval's runner failed, exit status $rc (log: $OUT_DIR/anchor-$MODEL_NAME.log)" >&2
+  [ "$rc" = 139 ] && echo "anchor: a segmentation fault at the first question can be a llama-cpp-python" \
+    "built with -DGGML_NATIVE=ON on a CPU with AMX: remove $BENCH_CACHE/venv and run again with the" \
+    "default CMAKE_ARGS" >&2
   exit 1
 fi
 wall=$(python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$start" "$(date +%s.%N)")
