@@ -562,18 +562,7 @@ func (s *session) barrier(ctx context.Context) error {
 	if err := s.writeUp(flushMsg); err != nil {
 		return err
 	}
-	s.waiting.Store(true)
-	defer s.waiting.Store(false)
-	for !ready() {
-		select {
-		case <-s.syncCh:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.done:
-			return net.ErrClosed
-		}
-	}
-	return nil
+	return s.waitUntil(ctx, ready)
 }
 
 // ownStatementMsgs appends the messages that run sql as a pgask statement: Parse, Bind,
@@ -655,17 +644,7 @@ func (s *session) ownRoute(buf []byte, terms int) ([]byte, error) {
 // ownUntilReady sends buf, which ends with a Sync of pgask's own, and collects the answers up
 // to its ReadyForQuery.
 func (s *session) ownUntilReady(buf []byte) ([]byte, error) {
-	own := &ownRoute{done: make(chan []byte, 1)}
-	s.own.Store(own)
-	if err := s.writeUp(buf); err != nil {
-		return nil, err
-	}
-	select {
-	case b := <-own.done:
-		return b, nil
-	case <-s.done:
-		return nil, net.ErrClosed
-	}
+	return s.ownRoute(buf, 0) // terms 0: the route ends at ReadyForQuery
 }
 
 // refuse answers the client's current message with pe, as PostgreSQL answers a failing one:

@@ -204,12 +204,18 @@ func (s *session) waitSync(ctx context.Context) error {
 	if s.unitOpen || s.uncertain {
 		return ErrNotAtSyncPoint
 	}
-	if s.pending.Load() <= 0 {
+	return s.waitUntil(ctx, func() bool { return s.pending.Load() <= 0 })
+}
+
+// waitUntil returns once ready() holds, re-checking it whenever the server→client relay
+// signals an answer (syncCh), or when ctx or the session ends.
+func (s *session) waitUntil(ctx context.Context, ready func() bool) error {
+	if ready() {
 		return nil
 	}
 	s.waiting.Store(true)
 	defer s.waiting.Store(false)
-	for s.pending.Load() > 0 {
+	for !ready() {
 		select {
 		case <-s.syncCh:
 		case <-ctx.Done():
