@@ -15,8 +15,12 @@ import (
 // set operations, ORDER BY … NULLS FIRST/LAST, LIMIT and OFFSET. The statement ends with `;`.
 //
 // Names are checked as far as a context-free grammar can: outside a WITH query every column
-// reference is a column of some table in s (optionally qualified by any alias), FROM names only
-// tables of s, and ORDER BY/GROUP BY may also name an output alias. A query that starts with
+// reference is a column of some table in s; a qualified one is either a table of s and one of its
+// own columns, or a table alias and any column. A table alias is short (at most aliasMaxLen
+// characters, the length of every alias in sql-eval's gold queries) and not a keyword, so that a
+// qualifier cannot be an invented name (a small model writes `sbscriptid.sbcustid`) and a keyword
+// cannot be taken for an alias (`FROM categories WHERE …` read as the alias WHERE). FROM names
+// only tables of s, and ORDER BY/GROUP BY may also name an output alias. A query that starts with
 // WITH may also reference its CTEs and their columns, so inside it any identifier is accepted.
 // Keywords and function names are accepted in upper or lower case. The grammar gives syntax,
 // not meaning: the EXPLAIN check stays necessary.
@@ -127,6 +131,28 @@ func trie(ss []string) string {
 	return trieNode(rs)
 }
 
+// trieTo is trie for strings each followed by its own expression: trieTo({"a.": "x", "ab.": "y"})
+// matches "a." x | "ab." y, factored by common prefixes.
+func trieTo(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	rs := make([][]rune, len(keys))
+	for i, k := range keys {
+		// A marker rune after each string carries its continuation through trieNode.
+		rs[i] = append([]rune(k), rune(0xE000+i))
+	}
+	e := trieNode(rs)
+	for i, k := range keys {
+		mark := string(rune(0xE000 + i))
+		e = strings.ReplaceAll(e, `"`+mark+`"`, "("+m[k]+")")
+		e = strings.ReplaceAll(e, mark+`"`, `" (`+m[k]+")")
+	}
+	return e
+}
+
 // trieNode expects non-empty, sorted, distinct strings.
 func trieNode(rs [][]rune) string {
 	var alts []string
@@ -189,6 +215,131 @@ func (g *grammarBuilder) schemaNames(s *introspect.Schema) {
 	}
 	g.rule("tbl", trie(tbls))
 	g.rule("col", trie(cols))
+
+	// Qualified column references: a table's own name and one of its columns, or an alias and
+	// any column. tcolN names table N's columns.
+	quals := map[string]string{}
+	for i, t := range s.Tables {
+		if len(t.Columns) == 0 {
+			continue
+		}
+		var tc []string
+		for _, c := range t.Columns {
+			tc = append(tc, introspect.QuoteIdent(c.Name))
+		}
+		n := fmt.Sprintf("tcol%d", i)
+		g.rule(n, trie(tc))
+		quals[t.QualifiedName()+"."] = n
+		quals[t.RefName()+"."] = n
+	}
+	g.rule("talias", shortIdent(aliasMaxLen, aliasKeywords))
+	if len(quals) == 0 {
+		g.rule("qcol", `talias "." col`)
+	} else {
+		g.rule("qcol", trieTo(quals)+` | talias "." col`)
+	}
+	g.rule("qual", "tbl | talias")
+}
+
+// aliasMaxLen is the longest table alias the schema grammar accepts.
+const aliasMaxLen = 3
+
+// aliasKeywords are the words of at most aliasMaxLen letters that may follow a table in FROM or
+// start a clause, and so are never table aliases.
+var aliasKeywords = []string{"as", "at", "by", "do", "if", "in", "is", "of", "on", "or", "to",
+	"all", "and", "any", "asc", "end", "for", "not", "off", "row", "set"}
+
+// shortIdent returns a GBNF expression for an unquoted identifier of 1 to maxLen characters
+// (a letter or _, then letters, digits or _), in any case, that is none of the given lower-case
+// words in any case.
+func shortIdent(maxLen int, forbidden []string) string {
+	bad := map[string]bool{}
+	prefix := map[string]bool{}
+	for _, w := range forbidden {
+		bad[w] = true
+		for i := 1; i <= len(w); i++ {
+			prefix[w[:i]] = true
+		}
+	}
+	const first = "abcdefghijklmnopqrstuvwxyz_"
+	const rest = first + "0123456789"
+	// free returns an expression for 0..k characters of rest.
+	free := func(k int) string {
+		e := ""
+		for ; k > 0; k-- {
+			e = "(" + charClass(rest) + " " + e + ")?"
+			if e == "("+charClass(rest)+" )?" {
+				e = charClass(rest) + "?"
+			}
+		}
+		return e
+	}
+	// node returns an expression for what may follow p, where p is a prefix of a forbidden word,
+	// and false when nothing may (p is forbidden and no longer word is allowed).
+	var node func(p string) (string, bool)
+	node = func(p string) (string, bool) {
+		chars := rest
+		if p == "" {
+			chars = first
+		}
+		var alts []string
+		other := ""
+		if len(p) < maxLen {
+			for _, c := range chars {
+				q := p + string(c)
+				if !prefix[q] {
+					other += string(c)
+				} else if e, ok := node(q); ok {
+					alts = append(alts, strings.TrimSpace(charClass(string(c))+" "+e))
+				}
+			}
+			if other != "" {
+				alts = append(alts, strings.TrimSpace(charClass(other)+" "+free(maxLen-len(p)-1)))
+			}
+		}
+		canEnd := p != "" && !bad[p]
+		switch {
+		case len(alts) == 0:
+			return "", canEnd
+		case canEnd:
+			return "(" + strings.Join(alts, " | ") + ")?", true
+		default:
+			return "(" + strings.Join(alts, " | ") + ")", true
+		}
+	}
+	e, _ := node("")
+	return e
+}
+
+// charClass returns a GBNF character class of the given lower-case letters (in both cases),
+// digits and _, with runs of three or more written as ranges.
+func charClass(chars string) string {
+	var rs []rune
+	for _, c := range chars {
+		rs = append(rs, c)
+		if c >= 'a' && c <= 'z' {
+			rs = append(rs, c-'a'+'A')
+		}
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i] < rs[j] })
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := 0; i < len(rs); {
+		j := i
+		for j+1 < len(rs) && rs[j+1] == rs[j]+1 {
+			j++
+		}
+		if j-i >= 2 {
+			fmt.Fprintf(&b, "%c-%c", rs[i], rs[j])
+		} else {
+			for k := i; k <= j; k++ {
+				b.WriteRune(rs[k])
+			}
+		}
+		i = j + 1
+	}
+	b.WriteByte(']')
+	return b.String()
 }
 
 // selectRules defines the query rules with the given suffix. In loose mode (inside WITH) any
@@ -204,7 +355,11 @@ func (g *grammarBuilder) selectRules(sfx string, loose bool) {
 		kw("select"), kw("from"), kw("where"), kw("group"), kw("by"), kw("having")))
 	r("distinct-on", fmt.Sprintf(`%s (ws %s ws "(" ws expr-list@ ws ")")?`, kw("distinct"), kw("on")))
 	r("select-list", `select-item@ (ws "," ws select-item@)*`)
-	r("select-item", fmt.Sprintf(`"*" | ident "." "*" | expr@ (sp (%s sp)? alias)?`, kw("as")))
+	qual, talias := "qual", "talias"
+	if loose {
+		qual, talias = "ident", "alias"
+	}
+	r("select-item", fmt.Sprintf(`"*" | %s "." "*" | expr@ (sp (%s sp)? alias)?`, qual, kw("as")))
 	r("from-list", `from-item@ (ws "," ws from-item@ | sp join@)*`)
 	r("join", fmt.Sprintf(`(join-type sp)? %s sp from-item@ (sp %s sp expr@ | sp %s ws "(" ws ident-list ws ")")?`,
 		kw("join"), kw("on"), kw("using")))
@@ -214,8 +369,8 @@ func (g *grammarBuilder) selectRules(sfx string, loose bool) {
 	if loose {
 		tableRef = "tbl | ident"
 	}
-	r("from-item", fmt.Sprintf(`(%s) (sp (%s sp)? alias)? | (%s sp)? "(" ws select-set@ ws ")" (sp (%s sp)? alias (ws "(" ws ident-list ws ")")?)? | func-call@ (sp (%s sp)? alias)?`,
-		tableRef, kw("as"), kw("lateral"), kw("as"), kw("as")))
+	r("from-item", fmt.Sprintf(`(%s) (sp (%s sp)? %s)? | (%s sp)? "(" ws select-set@ ws ")" (sp (%s sp)? %s (ws "(" ws ident-list ws ")")?)? | func-call@ (sp (%s sp)? %s)?`,
+		tableRef, kw("as"), talias, kw("lateral"), kw("as"), talias, kw("as"), talias))
 	r("group-list", `group-item@ (ws "," ws group-item@)*`)
 	r("group-item", `expr@ | ident | [0-9]+`)
 	r("order-by", fmt.Sprintf(`%s sp %s sp order-item@ (ws "," ws order-item@)*`, kw("order"), kw("by")))
@@ -242,7 +397,7 @@ func (g *grammarBuilder) selectRules(sfx string, loose bool) {
 	r("prod-expr", `unary@ (ws mul-op ws unary@)*`)
 	g.rule("mul-op", `"*" | "/" | "%"`)
 	r("unary", fmt.Sprintf(`primary@ ("::" type-name)* (sp %s sp %s sp %s sp primary@)?`, kw("at"), kw("time"), kw("zone")))
-	colRef := `(ident ".")? col`
+	colRef := `qcol | col`
 	if loose {
 		colRef = `(ident ".")? (col | ident)`
 	}

@@ -3,6 +3,7 @@ package translate
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -109,6 +110,17 @@ func TestSchemaGrammar(t *testing.T) {
 		{"SELECT id FROM orders WHERE total > -1;", false}, // no unary minus
 		{"SELECT NULLIF(id, 0, 1) FROM orders;", false},
 		{"SELECT pg_sleep(10);", false},
+		// Qualifiers: a table and its own columns, or a short alias that is not a keyword.
+		{"SELECT orders.total, customers.name FROM orders JOIN customers ON customers.id = orders.customer_id;", true},
+		{"SELECT sales.regions.region_name FROM sales.regions;", true},
+		{`SELECT "order"."user", public.orders.id FROM "order", orders;`, true},
+		{"SELECT ord.total FROM orders AS ord;", true},
+		{"SELECT x.total FROM (SELECT total FROM orders) AS x;", true},
+		{"SELECT orders.name FROM orders;", false},            // a column of another table
+		{"SELECT sbscriptid.name FROM customers;", false},     // an invented qualifier
+		{"SELECT o.total FROM orders AS ordr;", false},        // alias longer than 3
+		{"SELECT id FROM orders where;", false},               // a keyword is no alias
+		{"SELECT id FROM orders AS and WHERE id = 1;", false}, // nor this one
 	}
 	for _, tt := range tests {
 		got, at := g.Accepts(tt.sql)
@@ -116,6 +128,30 @@ func TestSchemaGrammar(t *testing.T) {
 			t.Errorf("Accepts(%q) = %v (stuck at byte %d: %q), want %v", tt.sql, got, at, tt.sql[min(at, len(tt.sql)):], tt.want)
 		}
 	}
+}
+
+// TestShortIdent checks the table alias rule against its definition on every string of up to
+// four characters over an alphabet that spells the forbidden words.
+func TestShortIdent(t *testing.T) {
+	forbidden := []string{"as", "asc", "on", "or", "a1"}
+	g := mustParseGBNF(t, "root ::= "+shortIdent(3, forbidden)+"\n")
+	const alphabet = "aAsScOnNr1_"
+	var all func(prefix string, n int)
+	all = func(prefix string, n int) {
+		if prefix != "" {
+			want := len(prefix) <= 3 && prefix[0] != '1' && !slices.Contains(forbidden, strings.ToLower(prefix))
+			if got, _ := g.Accepts(prefix); got != want {
+				t.Errorf("Accepts(%q) = %v, want %v", prefix, got, want)
+			}
+		}
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			all(prefix+string(c), n-1)
+		}
+	}
+	all("", 4)
 }
 
 func TestNarrowGrammar(t *testing.T) {
