@@ -20,7 +20,9 @@ import (
 // characters, the length of every alias in sql-eval's gold queries) and not a keyword, so that a
 // qualifier cannot be an invented name (a small model writes `sbscriptid.sbcustid`) and a keyword
 // cannot be taken for an alias (`FROM categories WHERE …` read as the alias WHERE). FROM names
-// only tables of s, and ORDER BY/GROUP BY may also name an output alias. A query that starts with
+// only tables of s, and ORDER BY/GROUP BY may also name an output alias. A query without FROM
+// references no column (a small model that never reaches FROM otherwise lists columns that
+// cannot run), and a select list has at most maxSelectItems items. A query that starts with
 // WITH may also reference its CTEs and their columns, so inside it any identifier is accepted.
 // Keywords and function names are accepted in upper or lower case. The grammar gives syntax,
 // not meaning: the EXPLAIN check stays necessary.
@@ -35,8 +37,9 @@ func SchemaGrammar(s *introspect.Schema) string {
 	g.rule("with-query", fmt.Sprintf(`%s sp (%s sp)? cte (ws "," ws cte)* ws select-set-w`, g.kw("with"), g.kw("recursive")))
 	g.rule("cte", fmt.Sprintf(`ident (ws "(" ws ident-list ws ")")? sp %s sp ((%s sp)? %s sp)? "(" ws select-set-w ws ")"`,
 		g.kw("as"), g.kw("not"), g.kw("materialized")))
-	g.selectRules("", false)
-	g.selectRules("-w", true)
+	g.selectRules("", scopeGeneral)
+	g.selectRules("-n", scopeNoFrom)
+	g.selectRules("-w", scopeLoose)
 	g.commonRules()
 	return g.String()
 }
@@ -342,35 +345,78 @@ func charClass(chars string) string {
 	return b.String()
 }
 
-// selectRules defines the query rules with the given suffix. In loose mode (inside WITH) any
-// identifier may name a table or a column.
-func (g *grammarBuilder) selectRules(sfx string, loose bool) {
-	r := func(name, body string) { g.rule(name+sfx, strings.ReplaceAll(body, "@", sfx)) }
+// Scopes of the query rules.
+const (
+	scopeGeneral = iota // outside WITH: a query that reads columns names FROM, and its columns are the schema's
+	scopeNoFrom         // SELECT without FROM: no column references (subqueries are general)
+	scopeLoose          // inside WITH: any identifier names a table or a column
+)
+
+// maxSelectItems bounds a select list. Every sql-eval gold query has at most 6 items; a small
+// model that lists columns without end is made to go on to FROM.
+const maxSelectItems = 16
+
+// selectRules defines the query rules with the given suffix, in a scope (see the constants).
+// In the rule bodies @ stands for the scope's suffix and $ for its subqueries'.
+func (g *grammarBuilder) selectRules(sfx string, scope int) {
+	sub := sfx
+	if scope == scopeNoFrom {
+		sub = ""
+	}
+	r := func(name, body string) {
+		g.rule(name+sfx, strings.ReplaceAll(strings.ReplaceAll(body, "@", sfx), "$", sub))
+	}
 	kw := g.kw
-	r("select-set", fmt.Sprintf(`select-core@ (sp set-op sp select-core@)* (sp order-by@)? (sp %s sp limit-val)? (sp %s sp limit-val (sp (%s | %s))?)?`,
-		kw("limit"), kw("offset"), kw("rows"), kw("row")))
+	loose := scope == scopeLoose
 	g.rule("set-op", fmt.Sprintf(`(%s | %s | %s) (sp %s)?`, kw("union"), kw("intersect"), kw("except"), kw("all")))
 	g.rule("limit-val", fmt.Sprintf(`[0-9]+ | %s`, kw("all")))
-	r("select-core", fmt.Sprintf(`%s sp (distinct-on@ sp)? select-list@ (sp %s sp from-list@)? (sp %s sp expr@)? (sp %s sp %s sp group-list@)? (sp %s sp expr@)?`,
-		kw("select"), kw("from"), kw("where"), kw("group"), kw("by"), kw("having")))
+	core := "select-core@"
+	if scope == scopeGeneral {
+		core = "(select-core | select-core-n)"
+	}
+	if scope != scopeNoFrom {
+		r("select-set", fmt.Sprintf(`%[1]s (sp set-op sp %[1]s)* (sp order-by@)? (sp %[2]s sp limit-val)? (sp %[3]s sp limit-val (sp (%[4]s | %[5]s))?)?`,
+			core, kw("limit"), kw("offset"), kw("rows"), kw("row")))
+	}
+	switch scope {
+	case scopeNoFrom:
+		r("select-core", fmt.Sprintf(`%s sp (%s sp)? select-list@`, kw("select"), kw("distinct")))
+	default:
+		from := fmt.Sprintf(`sp %s sp from-list@`, kw("from"))
+		if loose {
+			from = "(" + from + ")?"
+		}
+		r("select-core", fmt.Sprintf(`%s sp (distinct-on@ sp)? select-list@ %s (sp %s sp expr@)? (sp %s sp %s sp group-list@)? (sp %s sp expr@)?`,
+			kw("select"), from, kw("where"), kw("group"), kw("by"), kw("having")))
+	}
 	r("distinct-on", fmt.Sprintf(`%s (ws %s ws "(" ws expr-list@ ws ")")?`, kw("distinct"), kw("on")))
-	r("select-list", `select-item@ (ws "," ws select-item@)*`)
+	list := "select-item@"
+	for i := 1; i < maxSelectItems; i++ {
+		list = `select-item@ (ws "," ws ` + list + `)?`
+	}
+	r("select-list", list)
 	qual, talias := "qual", "talias"
 	if loose {
 		qual, talias = "ident", "alias"
 	}
-	r("select-item", fmt.Sprintf(`"*" | %s "." "*" | expr@ (sp (%s sp)? alias)?`, qual, kw("as")))
-	r("from-list", `from-item@ (ws "," ws from-item@ | sp join@)*`)
-	r("join", fmt.Sprintf(`(join-type sp)? %s sp from-item@ (sp %s sp expr@ | sp %s ws "(" ws ident-list ws ")")?`,
-		kw("join"), kw("on"), kw("using")))
-	g.rule("join-type", fmt.Sprintf(`%s | (%s | %s | %s) (sp %s)? | %s | %s`,
-		kw("inner"), kw("left"), kw("right"), kw("full"), kw("outer"), kw("cross"), kw("natural")))
-	tableRef := "tbl"
-	if loose {
-		tableRef = "tbl | ident"
+	if scope == scopeNoFrom {
+		r("select-item", fmt.Sprintf(`expr@ (sp (%s sp)? alias)?`, kw("as")))
+	} else {
+		r("select-item", fmt.Sprintf(`"*" | %s "." "*" | expr@ (sp (%s sp)? alias)?`, qual, kw("as")))
 	}
-	r("from-item", fmt.Sprintf(`(%s) (sp (%s sp)? %s)? | (%s sp)? "(" ws select-set@ ws ")" (sp (%s sp)? %s (ws "(" ws ident-list ws ")")?)? | func-call@ (sp (%s sp)? %s)?`,
-		tableRef, kw("as"), talias, kw("lateral"), kw("as"), talias, kw("as"), talias))
+	if scope != scopeNoFrom {
+		r("from-list", `from-item@ (ws "," ws from-item@ | sp join@)*`)
+		r("join", fmt.Sprintf(`(join-type sp)? %s sp from-item@ (sp %s sp expr@ | sp %s ws "(" ws ident-list ws ")")?`,
+			kw("join"), kw("on"), kw("using")))
+		g.rule("join-type", fmt.Sprintf(`%s | (%s | %s | %s) (sp %s)? | %s | %s`,
+			kw("inner"), kw("left"), kw("right"), kw("full"), kw("outer"), kw("cross"), kw("natural")))
+		tableRef := "tbl"
+		if loose {
+			tableRef = "tbl | ident"
+		}
+		r("from-item", fmt.Sprintf(`(%s) (sp (%s sp)? %s)? | (%s sp)? "(" ws select-set@ ws ")" (sp (%s sp)? %s (ws "(" ws ident-list ws ")")?)? | func-call@ (sp (%s sp)? %s)?`,
+			tableRef, kw("as"), talias, kw("lateral"), kw("as"), talias, kw("as"), talias))
+	}
 	r("group-list", `group-item@ (ws "," ws group-item@)*`)
 	r("group-item", `expr@ | ident | [0-9]+`)
 	r("order-by", fmt.Sprintf(`%s sp %s sp order-item@ (ws "," ws order-item@)*`, kw("order"), kw("by")))
@@ -385,11 +431,11 @@ func (g *grammarBuilder) selectRules(sfx string, loose bool) {
 	r("pred", `sum-expr@ (pred-tail@)?`)
 	r("pred-tail", strings.Join([]string{
 		`ws cmp-op ws sum-expr@`,
-		`ws cmp-op ws (` + kw("any") + ` | ` + kw("all") + `) ws "(" ws select-set@ ws ")"`,
+		`ws cmp-op ws (` + kw("any") + ` | ` + kw("all") + `) ws "(" ws select-set$ ws ")"`,
 		fmt.Sprintf(`sp %s sp (%s sp)? (%s | %s | %s | %s sp %s sp sum-expr@)`, kw("is"), kw("not"), kw("null"), kw("true"), kw("false"), kw("distinct"), kw("from")),
 		fmt.Sprintf(`sp (%s sp)? %s sp (%s sp)? sum-expr@ sp %s sp sum-expr@`, kw("not"), kw("between"), kw("symmetric"), kw("and")),
 		fmt.Sprintf(`sp (%s sp)? (%s | %s) sp sum-expr@`, kw("not"), kw("like"), kw("ilike")),
-		fmt.Sprintf(`sp (%s sp)? %s ws "(" ws (select-set@ | expr-list@) ws ")"`, kw("not"), kw("in")),
+		fmt.Sprintf(`sp (%s sp)? %s ws "(" ws (select-set$ | expr-list@) ws ")"`, kw("not"), kw("in")),
 	}, " | "))
 	g.rule("cmp-op", `"=" | "<>" | "!=" | "<=" | ">=" | "<" | ">" | "~" | "~*" | "!~" | "!~*"`)
 	r("sum-expr", `prod-expr@ (ws add-op ws prod-expr@)*`)
@@ -398,21 +444,27 @@ func (g *grammarBuilder) selectRules(sfx string, loose bool) {
 	g.rule("mul-op", `"*" | "/" | "%"`)
 	r("unary", fmt.Sprintf(`primary@ ("::" type-name)* (sp %s sp %s sp %s sp primary@)?`, kw("at"), kw("time"), kw("zone")))
 	colRef := `qcol | col`
-	if loose {
+	switch scope {
+	case scopeLoose:
 		colRef = `(ident ".")? (col | ident)`
+	case scopeNoFrom:
+		colRef = ""
 	}
-	r("primary", strings.Join([]string{
+	primary := []string{
 		"literal",
 		"func-call@",
 		"case-expr@",
 		fmt.Sprintf(`%s ws "(" ws expr@ sp %s sp type-name ws ")"`, kw("cast"), kw("as")),
 		fmt.Sprintf(`%s ws "(" ws extract-field sp %s sp expr@ ws ")"`, kw("extract"), kw("from")),
 		fmt.Sprintf(`%s ws "(" ws expr@ ws "," ws expr@ ws ")"`, kw("nullif")),
-		fmt.Sprintf(`%s ws "(" ws select-set@ ws ")"`, kw("exists")),
-		`"(" ws select-set@ ws ")"`,
+		fmt.Sprintf(`%s ws "(" ws select-set$ ws ")"`, kw("exists")),
+		`"(" ws select-set$ ws ")"`,
 		`"(" ws expr@ ws ")"`,
-		colRef,
-	}, " | "))
+	}
+	if colRef != "" {
+		primary = append(primary, colRef)
+	}
+	r("primary", strings.Join(primary, " | "))
 	r("case-expr", fmt.Sprintf(`%s (sp expr@)? (sp %s sp expr@ sp %s sp expr@)+ (sp %s sp expr@)? sp %s`,
 		kw("case"), kw("when"), kw("then"), kw("else"), kw("end")))
 	r("func-call", strings.Join([]string{

@@ -103,6 +103,14 @@ func TestSchemaGrammar(t *testing.T) {
 		{"SELECT country FROM customers;", false}, // needs quotes: "Country"
 		{"SELECT user FROM order;", false},
 		{"SELECT region_name FROM regions;", false}, // not in search_path: needs sales.
+		// Without FROM, no column references; at most maxSelectItems items.
+		{"SELECT 1;", true},
+		{"SELECT current_date - 7 AS d;", true},
+		{"SELECT (SELECT count(*) FROM orders) AS n, (SELECT max(total) FROM orders);", true},
+		{"SELECT name;", false},
+		{"SELECT *;", false},
+		{"SELECT id, id, id, id, id, id, id, id, id, id, id, id, id, id, id, id FROM orders;", true},
+		{"SELECT id, id, id, id, id, id, id, id, id, id, id, id, id, id, id, id, id FROM orders;", false},
 		// Not a SELECT, or not terminated.
 		{"DELETE FROM customers;", false},
 		{"SELECT name FROM customers", false},
