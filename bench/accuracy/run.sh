@@ -13,7 +13,8 @@
 #
 # Environment: MODELS (gemma3-270m smollm2-135m), CONFIGS (see config_flags; CONFIGS_<model>, with
 # _ for - and ., sets one model's, e.g. CONFIGS_gemma3_270m), LIMIT (questions
-# per file, 0 = all), THREADS (decode threads, default 2), MAX_TOKENS (default 160), OUT
+# per file, 0 = all), THREADS (decode threads, default 2), MAX_TOKENS (default 160), QTIMEOUT
+# (pgask eval's per-question timeout, default 20m; the generation timeout is off), OUT
 # (default bench/accuracy/results), FILES (question files: sql-eval's two, and shop for the demo
 # shop's ten simple questions; default all three), SHARED (folder with sql-eval/ and defog-data/, default
 # ../shared), ANCHOR (1 = run the anchor, 0 = skip), SQL_EVAL_DIR (a sql-eval checkout).
@@ -25,6 +26,7 @@ CONFIGS=${CONFIGS:-"default plain grammar-off grammar-narrow repairs-0 budget-51
 LIMIT=${LIMIT:-0}
 THREADS=${THREADS:-2}
 MAX_TOKENS=${MAX_TOKENS:-160}
+QTIMEOUT=${QTIMEOUT:-20m}
 OUT=${OUT:-$ROOT/bench/accuracy/results}
 SHARED=${SHARED:-$ROOT/../shared}
 ANCHOR=${ANCHOR:-1}
@@ -102,8 +104,11 @@ for model in $MODELS; do
     : >"$dir/$cfg.jsonl"
     for f in "${FILES[@]}"; do
       # shellcheck disable=SC2086
+      # No generation timeout and a long per-question one: on a loaded machine a timeout
+      # would turn a slow answer into a wrong one, and the comparison into one of load.
       "$PGASK" eval --in-process --url "$URL" --model "$path" --threads "$THREADS" \
         --ask-max-tokens "$MAX_TOKENS" --limit "$LIMIT" --log-level warn --quiet \
+        --timeout "$QTIMEOUT" --ask-generation-timeout 0 \
         $flags -o "$dir/$cfg.part" "$(qfile "$f")" >&2
       cat "$dir/$cfg.part" >>"$dir/$cfg.jsonl"
     done
