@@ -73,7 +73,12 @@ type Request struct {
 	Question  string
 	Schema    *introspect.Schema // for the grammar and the cache key; nil or empty: no grammar
 	SchemaDDL string             // the (pruned) schema rendered as DDL for the prompt
-	Checker   Checker            // nil skips the EXPLAIN check
+	// SchemaKey, when set, stands for Schema and SchemaDDL in the cache key: the caller vouches
+	// that equal keys (with equal questions) mean equal Schema and SchemaDDL, e.g. the
+	// introspect.Cache's fingerprint of the full schema and the pruning budget. Empty: the key
+	// hashes Schema and SchemaDDL (SchemaFingerprint).
+	SchemaKey string
+	Checker   Checker // nil skips the EXPLAIN check
 }
 
 // Result is a translation.
@@ -168,7 +173,10 @@ func (t *Translator) Translate(ctx context.Context, req Request) (Result, error)
 	if question == "" {
 		return Result{}, newError(ErrUnanswerable, 0, "", nil, "the question is empty")
 	}
-	fp := SchemaFingerprint(req.Schema, req.SchemaDDL)
+	fp := req.SchemaKey
+	if fp == "" {
+		fp = SchemaFingerprint(req.Schema, req.SchemaDDL)
+	}
 	key := strings.Join([]string{t.opts.Model, t.opts.Template.Name, fmt.Sprint(int(t.opts.Grammar)), fp, question}, "\x00")
 	for {
 		if sql, ok := t.cache.get(key); ok {

@@ -260,6 +260,28 @@ func TestTranslateCache(t *testing.T) {
 	}
 }
 
+// TestTranslateCacheSchemaKey: a caller's SchemaKey stands for the schema in the cache key, so
+// the schema is not hashed again; equal keys hit, different keys miss.
+func TestTranslateCacheSchemaKey(t *testing.T) {
+	e := &scriptedEngine{answers: []string{"SELECT count(*) FROM customers", "SELECT count(*) FROM orders"}}
+	tr := newTestTranslator(t, e, Options{})
+	ctx := context.Background()
+	req := shopRequest(t, "how many customers", nil)
+	req.SchemaKey = "fp1/2048"
+	if _, err := tr.Translate(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	// The same key with another DDL: the caller vouched they are equal, so it is a hit.
+	req.SchemaDDL += "\nCREATE TABLE extra (x int);"
+	if r, err := tr.Translate(ctx, req); err != nil || !r.Cached {
+		t.Fatalf("same SchemaKey: %+v, %v: want a cache hit", r, err)
+	}
+	req.SchemaKey = "fp2/2048"
+	if r, err := tr.Translate(ctx, req); err != nil || r.Cached || r.SQL != "SELECT count(*) FROM orders" {
+		t.Fatalf("other SchemaKey: %+v, %v: want a new translation", r, err)
+	}
+}
+
 func TestTranslateNarrowGrammar(t *testing.T) {
 	e := &scriptedEngine{answers: []string{"SELECT name FROM customers;"}}
 	tr := newTestTranslator(t, e, Options{Grammar: GrammarNarrow})
