@@ -832,12 +832,6 @@ frames:
 			s.zRecv++
 			zs++
 			s.errSinceZ = false
-		case 'S':
-			if m.w-m.r < total {
-				dd.need = total
-				break frames
-			}
-			s.setServerParam(m.buf[m.r+5 : m.r+total])
 		case 'E':
 			s.errSinceZ = true
 			if m.w-m.r >= total && isFatal(m.buf[m.r+5:m.r+total]) {

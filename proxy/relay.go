@@ -8,7 +8,7 @@ import (
 
 // The relay moves raw frames: each direction reads as much as the socket has into one
 // buffer, walks the 5-byte frame headers to keep the little state it needs, and writes the
-// whole run of frames with one write. Only ReadyForQuery and ParameterStatus (upstream) and
+// whole run of frames with one write. Only ReadyForQuery and ErrorResponse (upstream) and
 // Query/Parse texts passing the ASK prefilter (client, when an Interceptor is set) are
 // decoded; everything else, COPY data and large DataRows included, is passed through
 // without being copied or decoded.
@@ -408,12 +408,6 @@ func (s *session) serverToClient() error {
 						}
 					}
 					errSinceZ = false
-				case 'S':
-					if m.w-m.r < total {
-						needFull = total
-						break frames
-					}
-					s.setServerParam(m.buf[m.r+5 : m.r+total])
 				case 'E':
 					errSinceZ = true
 					if track {

@@ -79,9 +79,6 @@ type session struct {
 	askMu     sync.Mutex
 	askCancel context.CancelFunc
 
-	spMu         sync.Mutex
-	serverParams map[string]string
-
 	handle Session
 
 	// Read-only guard of translated statements (guard.go): g is owned by the client→server
@@ -126,7 +123,7 @@ type ownRoute struct {
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{
 		srv: srv, log: srv.log.With("peer", c.RemoteAddr().String()), peer: c.RemoteAddr().String(), client: c, cr: newMsgReader(c),
-		done: make(chan struct{}), syncCh: make(chan struct{}, 1), serverParams: map[string]string{},
+		done: make(chan struct{}), syncCh: make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(srv.baseCtx)
 	s.handle.s = s
@@ -397,20 +394,6 @@ func isClosed(err error) bool {
 }
 
 var errTerminate = errors.New("client sent Terminate")
-
-func (s *session) setServerParam(body []byte) {
-	name, rest, ok := cstring(body)
-	if !ok {
-		return
-	}
-	val, _, ok := cstring(rest)
-	if !ok {
-		return
-	}
-	s.spMu.Lock()
-	s.serverParams[string(name)] = string(val)
-	s.spMu.Unlock()
-}
 
 func (s *session) cancelASK() {
 	s.askMu.Lock()
