@@ -139,7 +139,7 @@ func (p *pipeline) engine(ctx context.Context, cfg *config.Config, log *slog.Log
 		"file":                    filepath.Base(path),
 	}
 	log.Info("model loaded", "path", path, "name", md.Name, "description", md.Description, "context", md.ContextSize)
-	return llamaEngine{m}, id, meta, nil
+	return llama.NewEngine(m), id, meta, nil
 }
 
 // resolveModel turns model.path into a local file, downloading a known model when allowed.
@@ -205,35 +205,4 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// llamaEngine adapts the in-process model to translate.Engine.
-type llamaEngine struct{ m *llama.Model }
-
-func (e llamaEngine) Generate(ctx context.Context, req translate.GenerateRequest) (translate.GenerateResult, error) {
-	r, err := e.m.Generate(ctx, llama.Request{Prompt: req.Prompt, Grammar: req.Grammar,
-		MaxTokens: req.MaxTokens, Stop: req.Stop, Temperature: req.Temperature, Seed: req.Seed})
-	if errors.Is(err, llama.ErrQueueFull) {
-		err = translate.QueueFull(err)
-	}
-	return translate.GenerateResult{
-		Text:            r.Text,
-		PromptTokens:    r.PromptTokens,
-		ReusedTokens:    r.ReusedTokens,
-		GeneratedTokens: r.GeneratedTokens,
-		StopReason:      r.StopReason,
-		GrammarFallback: r.GrammarFallback,
-		QueueWait:       r.QueueWait,
-		PromptEval:      r.PromptEval,
-		Generation:      r.Generation,
-	}, err
-}
-
-// FormatChat applies the chat template the GGUF carries.
-func (e llamaEngine) FormatChat(msgs []translate.ChatMessage) (string, error) {
-	lm := make([]llama.ChatMessage, len(msgs))
-	for i, m := range msgs {
-		lm[i] = llama.ChatMessage{Role: m.Role, Content: m.Content}
-	}
-	return e.m.ApplyChatTemplate(lm, true)
 }
