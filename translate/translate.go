@@ -49,6 +49,37 @@ const (
 	GrammarNarrow                    // NarrowGrammar: SELECT <cols> FROM <table> [WHERE …] [LIMIT n];
 )
 
+// grammarModeNames are the names ParseGrammarMode takes and String gives, in the order listed
+// in errors.
+var grammarModeNames = []struct {
+	name string
+	mode GrammarMode
+}{{"schema", GrammarFull}, {"narrow", GrammarNarrow}, {"off", GrammarOff}}
+
+// ParseGrammarMode returns the mode a name gives: "schema" (GrammarFull), "narrow" or "off".
+// Any other name is an error; there is no default.
+func ParseGrammarMode(name string) (GrammarMode, error) {
+	for _, n := range grammarModeNames {
+		if n.name == name {
+			return n.mode, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown grammar mode %q: want schema, narrow or off", name)
+}
+
+// Valid reports whether m is one of the modes above.
+func (m GrammarMode) Valid() bool { return m == GrammarFull || m == GrammarOff || m == GrammarNarrow }
+
+// String is the name ParseGrammarMode takes for m ("schema", "narrow", "off").
+func (m GrammarMode) String() string {
+	for _, n := range grammarModeNames {
+		if n.mode == m {
+			return n.name
+		}
+	}
+	return fmt.Sprintf("GrammarMode(%d)", int(m))
+}
+
 // Options configure a Translator. The zero value of every field but Template is usable.
 type Options struct {
 	Template       *Template     // prompt family; required

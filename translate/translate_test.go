@@ -451,3 +451,31 @@ func TestNeutraliseSpecialTokens(t *testing.T) {
 		}
 	}
 }
+
+// Every grammar mode name parses to its mode and back; any other name is an error that says
+// which names there are, never a default.
+func TestParseGrammarMode(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want GrammarMode
+		err  bool
+	}{
+		{"schema", GrammarFull, false},
+		{"narrow", GrammarNarrow, false},
+		{"off", GrammarOff, false},
+		{"", 0, true},
+		{"full", 0, true},
+		{"Schema", 0, true},
+	} {
+		got, err := ParseGrammarMode(tt.name)
+		switch {
+		case tt.err && (err == nil || !strings.Contains(err.Error(), "want schema, narrow or off")):
+			t.Errorf("ParseGrammarMode(%q) = %v, %v; want an error listing the modes", tt.name, got, err)
+		case !tt.err && (err != nil || got != tt.want || got.String() != tt.name || !got.Valid()):
+			t.Errorf("ParseGrammarMode(%q) = %v (%q), %v; want %d", tt.name, int(got), got, err, int(tt.want))
+		}
+	}
+	if m := GrammarMode(7); m.Valid() || m.String() != "GrammarMode(7)" {
+		t.Errorf("GrammarMode(7): valid %v, %q", m.Valid(), m)
+	}
+}

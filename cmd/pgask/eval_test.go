@@ -16,11 +16,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgask/pgask/askservice"
 	"github.com/pgask/pgask/internal/asktest"
 	"github.com/pgask/pgask/internal/pgcluster"
 	"github.com/pgask/pgask/internal/pgtest"
 	"github.com/pgask/pgask/internal/testmodel"
-	"github.com/pgask/pgask/proxy/ask"
 	"github.com/pgask/pgask/translate"
 	"github.com/pgask/pgask/translate/sqleval"
 )
@@ -73,8 +73,8 @@ func (e *goldEngine) Generate(_ context.Context, req translate.GenerateRequest) 
 // template) in front of c and returns its address.
 func startFakePgask(t *testing.T, c *pgcluster.Cluster, engine translate.Engine) string {
 	t.Helper()
-	return asktest.Serve(t, c.Addr(), engine, translate.Options{Model: "gold", Grammar: translate.GrammarOff, MaxTokens: 400},
-		ask.Options{Notice: true, SchemaBudget: 2048, StatementTimeout: time.Minute})
+	return asktest.Serve(t, c.Addr(), askservice.Options{Engine: askservice.EngineOf(engine, "gold"), Grammar: translate.GrammarOff,
+		MaxTokens: 400, Notice: true, SchemaBudget: 2048, StatementTimeout: time.Minute})
 }
 
 type evalFixture struct {

@@ -70,8 +70,8 @@ func TestAskWithRealModel(t *testing.T) {
 	audit := filepath.Join(t.TempDir(), "audit.jsonl")
 	addr, p := startServePipeline(t, "--upstream", c.Addr(), "--model", model, "--ask-max-tokens", "160",
 		"--audit-file", audit)
-	if p.template != "instruct" {
-		t.Fatalf("template %q, want instruct: the prompt must come from the model's own chat template", p.template)
+	if p.Template() != "instruct" {
+		t.Fatalf("template %q, want instruct: the prompt must come from the model's own chat template", p.Template())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

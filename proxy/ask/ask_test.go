@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgask/pgask/askservice"
 	"github.com/pgask/pgask/internal/asktest"
 	"github.com/pgask/pgask/internal/demodb"
 	"github.com/pgask/pgask/internal/pgcluster"
@@ -78,7 +80,7 @@ func (e *env) url(user string) string {
 	return "postgres://" + user + "@" + e.addr + "/" + e.db + "?sslmode=disable"
 }
 
-func setup(t *testing.T, answers map[string][]string, mod func(*ask.Options)) *env {
+func setup(t *testing.T, answers map[string][]string, mod func(*askservice.Options)) *env {
 	t.Helper()
 	c := pgtest.Shared(t)
 	db := pgtest.NewDatabase(t, c)
@@ -87,12 +89,13 @@ func setup(t *testing.T, answers map[string][]string, mod func(*ask.Options)) *e
 		t.Fatal(err)
 	}
 	e := &env{cluster: c, db: db, engine: newScripted(answers), events: make(chan ask.Event, 100)}
-	opts := ask.Options{Notice: true, SchemaBudget: 2048, StatementTimeout: 5 * time.Second,
+	opts := askservice.Options{Engine: askservice.EngineOf(e.engine, "scripted"), Grammar: translate.GrammarOff, MaxRepairs: 2,
+		Notice: true, SchemaBudget: 2048, StatementTimeout: 5 * time.Second,
 		Observe: func(ev ask.Event) { e.events <- ev }}
 	if mod != nil {
 		mod(&opts)
 	}
-	e.addr = asktest.Serve(t, c.Addr(), e.engine, translate.Options{Model: "scripted", Grammar: translate.GrammarOff, MaxRepairs: 2}, opts)
+	e.addr = asktest.Serve(t, c.Addr(), opts)
 	return e
 }
 
@@ -371,8 +374,10 @@ func TestCancelDuringGeneration(t *testing.T) {
 }
 
 func TestUnavailableEngineKeepsPassThrough(t *testing.T) {
-	e := setup(t, nil, func(o *ask.Options) {
-		o.Unavailable = &ask.UnavailableError{Reason: "model sqlcoder-7b-2 is not downloaded", Hint: "Run: pgask pull sqlcoder-7b-2"}
+	e := setup(t, nil, func(o *askservice.Options) {
+		o.Engine = askservice.EngineFunc(func(context.Context, *slog.Logger) (*askservice.Started, error) {
+			return nil, &ask.UnavailableError{Reason: "model sqlcoder-7b-2 is not downloaded", Hint: "Run: pgask pull sqlcoder-7b-2"}
+		})
 	})
 	conn := connect(t, e.url("postgres"))
 	_, err := conn.Exec(context.Background(), "ASK how many customers", pgx.QueryExecModeSimpleProtocol)
@@ -400,7 +405,7 @@ func TestUnavailableEngineKeepsPassThrough(t *testing.T) {
 func TestStatementTimeoutApplies(t *testing.T) {
 	e := setup(t, map[string][]string{"big cross join": {
 		"SELECT count(*) FROM orders a, orders b, orders c",
-	}}, func(o *ask.Options) { o.StatementTimeout = 200 * time.Millisecond })
+	}}, func(o *askservice.Options) { o.StatementTimeout = 200 * time.Millisecond })
 	conn := connect(t, e.url("postgres"))
 	_, err := conn.Exec(context.Background(), "ASK big cross join", pgx.QueryExecModeSimpleProtocol)
 	var pe *pgconn.PgError
@@ -420,7 +425,7 @@ func TestAuditRecordsEveryAsk(t *testing.T) {
 	var buf syncBuffer
 	audit := ask.NewAudit(&buf)
 	e := setup(t, map[string][]string{"how many customers": {countSQL}, "nobody knows": {"I do not know"}},
-		func(o *ask.Options) { o.Observe = audit.Observe })
+		func(o *askservice.Options) { o.Observe = audit.Observe })
 	conn := connect(t, e.url("postgres"))
 	ctx := context.Background()
 	if _, err := conn.Exec(ctx, "ASK how many customers", pgx.QueryExecModeSimpleProtocol); err != nil {
