@@ -29,16 +29,27 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // scripted plays the model: for a question it returns the completions listed for the first
 // key contained in the prompt's question, one per call (the last one repeats). A completion
-// "BLOCK" waits for the context to end, as a long generation would.
+// "BLOCK" waits for the context to end, as a long generation would, after a send on blocked.
 type scripted struct {
 	mu      sync.Mutex
 	answers map[string][]string
 	calls   map[string]int
 	prompts []string
+	blocked chan struct{} // one value per generation that began to BLOCK (unread ones are dropped)
 }
 
 func newScripted(answers map[string][]string) *scripted {
-	return &scripted{answers: answers, calls: map[string]int{}}
+	return &scripted{answers: answers, calls: map[string]int{}, blocked: make(chan struct{}, 16)}
+}
+
+// waitBlocked returns once a generation is in BLOCK.
+func (e *scripted) waitBlocked(t *testing.T) {
+	t.Helper()
+	select {
+	case <-e.blocked:
+	case <-time.After(time.Minute):
+		t.Fatal("no generation began")
+	}
 }
 
 func (e *scripted) Generate(ctx context.Context, req translate.GenerateRequest) (translate.GenerateResult, error) {
@@ -59,6 +70,10 @@ func (e *scripted) Generate(ctx context.Context, req translate.GenerateRequest) 
 		return translate.GenerateResult{}, errors.New("scripted engine: no answer for this question")
 	}
 	if out == "BLOCK" {
+		select {
+		case e.blocked <- struct{}{}:
+		default:
+		}
 		<-ctx.Done()
 		return translate.GenerateResult{}, ctx.Err()
 	}
@@ -348,22 +363,65 @@ func TestEmbeddedAskAsSubquery(t *testing.T) {
 	}
 }
 
+// A CancelRequest for a session whose ASK is generating ends the generation: the ASK fails
+// with query_canceled and the session goes on. Nothing else would end this one (the engine
+// blocks until its context ends, the upstream backend is idle).
 func TestCancelDuringGeneration(t *testing.T) {
 	e := setup(t, map[string][]string{"never ending": {"BLOCK"}}, nil)
 	conn := connect(t, e.url("postgres"))
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, "ASK never ending", pgx.QueryExecModeSimpleProtocol)
+		done <- err
+	}()
+	e.engine.waitBlocked(t)
+	if err := conn.PgConn().CancelRequest(ctx); err != nil {
+		t.Fatalf("CancelRequest: %v", err)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the cancelled ASK is still generating")
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57014" {
+		t.Fatalf("cancelled ASK: %v, want query_canceled (57014)", err)
+	}
+	if ev := <-e.events; ev.Outcome != "canceled" {
+		t.Errorf("outcome %q, want canceled", ev.Outcome)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "select 1").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the session after the cancel: %d, %v", n, err)
+	}
+}
+
+// A query context that ends during generation: pgx sends a CancelRequest and then gives up
+// on the connection; the ASK ends as canceled.
+func TestContextEndsDuringGeneration(t *testing.T) {
+	e := setup(t, map[string][]string{"never ending": {"BLOCK"}}, nil)
+	conn := connect(t, e.url("postgres"))
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := time.Now()
-	_, err := conn.Exec(ctx, "ASK never ending", pgx.QueryExecModeSimpleProtocol)
-	if err == nil {
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, "ASK never ending", pgx.QueryExecModeSimpleProtocol)
+		done <- err
+	}()
+	e.engine.waitBlocked(t)
+	cancel()
+	if err := <-done; err == nil {
 		t.Fatal("blocked ASK returned no error")
 	}
-	if d := time.Since(start); d > 20*time.Second {
-		t.Errorf("cancel took %s", d)
-	}
-	ev := <-e.events
-	if ev.Outcome != "canceled" {
-		t.Errorf("outcome %q, want canceled", ev.Outcome)
+	select {
+	case ev := <-e.events:
+		if ev.Outcome != "canceled" {
+			t.Errorf("outcome %q, want canceled", ev.Outcome)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the ASK is still generating after its client gave up")
 	}
 	// pgx closes the connection when a query's ctx ends; a fresh one works.
 	conn2 := connect(t, e.url("postgres"))
@@ -484,6 +542,7 @@ func TestOtherSessionsNotDelayedByTranslation(t *testing.T) {
 		_, err := asker.Exec(ctx, "ASK never ending", pgx.QueryExecModeSimpleProtocol)
 		done <- err
 	}()
+	e.engine.waitBlocked(t) // the ASK is generating, and stays so until cancel
 	other := connect(t, e.url("postgres"))
 	// A generous bound: a session stuck behind the ASK would hang here, not be slow.
 	octx, ocancel := context.WithTimeout(context.Background(), 30*time.Second)
