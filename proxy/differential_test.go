@@ -288,8 +288,8 @@ func FuzzRelaysAgree(f *testing.F) {
 	c := pgtest.Shared(f)
 	up := Upstream{Addr: c.Addr(), TLSMode: TLSDisable}
 	quiet := slog.New(slog.DiscardHandler) // f.Log may not be called inside the fuzz target
-	thread, threadAddr := startProxy(f, Options{Upstream: up, RelayThreads: 1, Logger: quiet})
-	gor, gorAddr := startProxy(f, Options{Upstream: up, RelayThreads: -1, Logger: quiet})
+	thread, threadAddr := startProxy(f, Options{Upstream: up, RelayThreads: 1, Logger: quiet, Interceptor: countInterceptor{}})
+	gor, gorAddr := startProxy(f, Options{Upstream: up, RelayThreads: -1, Logger: quiet, Interceptor: countInterceptor{}})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		stream, splits := diffStream(in)
 		a := runDiff(t, thread, threadAddr, stream, splits)

@@ -135,6 +135,10 @@ func (s *session) clientToServer() error {
 				break frames
 			}
 		}
+		if needFull > 5 { // the frame at m.r was counted but waits for the rest of it
+			msgs--
+			bytes -= uint64(needFull)
+		}
 		if m.r > seg {
 			if err := s.writeUp(m.buf[seg:m.r]); err != nil {
 				return err
@@ -438,6 +442,10 @@ func (s *session) serverToClient() error {
 			k := min(total, m.w-m.r)
 			m.r += k
 			skip, skipOwn = total-k, false
+		}
+		if needFull > 5 { // the frame at m.r was counted but waits for the rest of it
+			msgs--
+			bytes -= uint64(needFull)
 		}
 		if err := flushSeg(); err != nil {
 			return err
