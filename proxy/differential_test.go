@@ -42,7 +42,16 @@ var diffSQL = []string{
 }
 
 // diffRows are CopyData rows for diff_t(a int, b text), one of them bad.
-var diffRows = []string{"1\ta\n", "2\tb\n", "x\ty\n", "3\t\\N\n"}
+var diffRows = []string{"1\ta\n", "2\tb\n", diffBadRow, "3\t\\N\n"}
+
+const diffBadRow = "x\ty\n"
+
+// diffAsk and diffAskParse are the ASK statements of the language, which countInterceptor
+// answers the same on every session.
+var (
+	diffAsk      = []string{"ASK fail", "ASK run select 1", "ASK run select 1/0", "ASK whoami", "select 1; ASK run select 2"}
+	diffAskParse = []string{"ASK fail", "ASK run select 3", "ASK run select 1/0"}
+)
 
 // diffEnd is a statement that is a syntax error: its ErrorResponse marks the end of the
 // answers, in any transaction state.
@@ -78,8 +87,8 @@ func feExecute(max uint32) []byte {
 }
 
 // diffStream decodes the fuzz input into a client byte stream after startup, and the
-// offsets at which it is split into separate writes.
-func diffStream(in []byte) (stream []byte, splits []int) {
+// offsets at which it is split into separate writes; ask says whether it holds an ASK.
+func diffStream(in []byte) (stream []byte, splits []int, ask bool) {
 	next := func() byte {
 		if len(in) == 0 {
 			return 0
@@ -89,7 +98,7 @@ func diffStream(in []byte) (stream []byte, splits []int) {
 		return b
 	}
 	for ops := 0; len(in) > 0 && ops < 64; ops++ {
-		switch op := next() % 11; op {
+		switch op := next() % 13; op {
 		case 0:
 			stream = append(stream, feQuery(diffSQL[int(next())%len(diffSQL)])...)
 		case 1:
@@ -113,10 +122,17 @@ func diffStream(in []byte) (stream []byte, splits []int) {
 				stream = append(stream, feExecute(0)...)
 			}
 			ctl := next()
+			bad := false
 			for i := range int(ctl % 4) {
-				stream = append(stream, fe('d', []byte(diffRows[(int(ctl)>>2+i)%len(diffRows)]))...)
+				row := diffRows[(int(ctl)>>2+i)%len(diffRows)]
+				bad = bad || row == diffBadRow
+				stream = append(stream, fe('d', []byte(row))...)
 			}
-			if ctl&0x40 != 0 { // a Sync during COPY, which the server ignores
+			// A Sync during COPY, which the server ignores. Not after a bad row: the COPY has
+			// then failed, the server answers the Sync, and pgask, which counts it as ignored
+			// once the CopyDone comes, is one ReadyForQuery short from then on (both relays:
+			// account); an ASK that follows would be answered before what precedes it.
+			if ctl&0x40 != 0 && !bad {
 				stream = append(stream, fe('S')...)
 			}
 			if ctl&0x80 != 0 {
@@ -142,7 +158,15 @@ func diffStream(in []byte) (stream []byte, splits []int) {
 			body = append(body, arg...)
 			body = append(body, 0, 0)
 			stream = append(stream, fe('F', []byte{0, 0, 0, 177}, []byte{0, 0}, []byte{0, 2}, body[8:])...)
-		default: // a write boundary, up to 6 bytes before the end: inside a frame
+		case 11: // an ASK, which the relay thread hands to the goroutine relay
+			stream = append(stream, feQuery(diffAsk[int(next())%len(diffAsk)])...)
+			ask = true
+		case 12: // an ASK in a Parse: translated, or failed (then discarded up to the Sync)
+			stream = append(stream, feParse("", diffAskParse[int(next())%len(diffAskParse)])...)
+			stream = append(stream, feBind("")...)
+			stream = append(stream, feExecute(0)...)
+			ask = true
+		default: // 9, 10: a write boundary, up to 6 bytes before the end: inside a frame
 			if k := len(stream) - int(next()%7); k > 0 && len(splits) < 16 {
 				splits = append(splits, k)
 			}
@@ -151,7 +175,7 @@ func diffStream(in []byte) (stream []byte, splits []int) {
 	// Everything unsynced is closed by a Sync; the marker's error ends the answers.
 	stream = append(stream, fe('S')...)
 	stream = append(stream, feQuery(diffEnd)...)
-	return stream, splits
+	return stream, splits, ask
 }
 
 // diffResult is what one relay gave back for a stream.
@@ -161,7 +185,7 @@ type diffResult struct {
 	stats Stats // the delta over the session
 }
 
-func runDiff(t *testing.T, srv *Server, addr string, stream []byte, splits []int) diffResult {
+func runDiff(t *testing.T, srv *Server, addr string, stream []byte, splits []int, ask bool) diffResult {
 	t.Helper()
 	before := srv.Stats()
 	rc := dialRaw(t, addr)
@@ -227,10 +251,17 @@ read:
 		t.Fatal(err)
 	}
 	// The relay counts a ReadyForQuery after writing it: wait until the last one is counted.
-	// One ReadyForQuery answered the CREATE TABLE.
+	// One ReadyForQuery answered the CREATE TABLE. pgask answers an ASK with a ReadyForQuery
+	// of its own, which the count leaves out: then wait until the count holds still.
 	deadline := time.Now().Add(10 * time.Second)
-	for st := s.state(); st.Pending != st.ZSent-int64(zs+1) && time.Now().Before(deadline); st = s.state() {
+	for st, since := s.state(), time.Now(); time.Now().Before(deadline); {
+		if !ask && st.Pending == st.ZSent-int64(zs+1) || ask && time.Since(since) > 50*time.Millisecond {
+			break
+		}
 		time.Sleep(time.Millisecond)
+		if now := s.state(); now != st {
+			st, since = now, time.Now()
+		}
 	}
 	res.state = s.state()
 	if _, err := nc.Write(fe('X')); err != nil {
@@ -271,7 +302,8 @@ func firstDiff(a, b []byte) string {
 }
 
 func FuzzRelaysAgree(f *testing.F) {
-	// Seeds: each op of diffStream at least once, pipelines, COPY in both modes with Syncs,
+	// Seeds (ops 9 and 10 were numbered 9-10 of 11 before the ASK ops; the seeds stay valid
+	// inputs either way): each op of diffStream at least once, pipelines, COPY in both modes with Syncs,
 	// CopyFail and bad rows, transactions with errors, and writes split inside frames.
 	f.Add([]byte{0, 0, 0, 2, 3})
 	f.Add([]byte{1, 0, 0, 2, 0, 1, 1, 1})
@@ -285,23 +317,27 @@ func FuzzRelaysAgree(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 15, 0, 2, 0, 11, 0, 11, 2, 11, 2, 3, 0, 6, 3, 0, 12})
 	f.Add([]byte{1, 0, 0, 0, 2, 5, 3})       // ends inside a transaction
 	f.Add([]byte{1, 0, 0, 2, 2, 0, 3, 0, 0}) // ends in a failed transaction
+	// ASKs: the relay thread hands the session over mid-stream.
+	f.Add([]byte{0, 0, 11, 0, 0, 1, 11, 1, 2, 0, 3, 11, 2, 3})
+	f.Add([]byte{2, 0, 12, 0, 2, 1, 3, 12, 1, 3, 11, 3, 0, 7, 9, 2})
+	f.Add([]byte{1, 0, 11, 4, 0, 0, 12, 2, 3, 1, 1, 11, 0})
 	c := pgtest.Shared(f)
 	up := Upstream{Addr: c.Addr(), TLSMode: TLSDisable}
 	quiet := slog.New(slog.DiscardHandler) // f.Log may not be called inside the fuzz target
 	thread, threadAddr := startProxy(f, Options{Upstream: up, RelayThreads: 1, Logger: quiet, Interceptor: countInterceptor{}})
 	gor, gorAddr := startProxy(f, Options{Upstream: up, RelayThreads: -1, Logger: quiet, Interceptor: countInterceptor{}})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		stream, splits := diffStream(in)
-		a := runDiff(t, thread, threadAddr, stream, splits)
-		b := runDiff(t, gor, gorAddr, stream, splits)
+		stream, splits, ask := diffStream(in)
+		a := runDiff(t, thread, threadAddr, stream, splits, ask)
+		b := runDiff(t, gor, gorAddr, stream, splits, ask)
 		if !bytes.Equal(a.out, b.out) {
 			t.Errorf("client received different bytes (relay thread, goroutine relay): %s", firstDiff(a.out, b.out))
 		}
 		if a.state != b.state {
 			t.Errorf("final state: relay thread %+v, goroutine relay %+v", a.state, b.state)
 		}
-		if a.stats.RelayThreadSessions != 1 || a.stats.RelayThreadHandoffs != 0 {
-			t.Errorf("relay thread: %d sessions, %d hand-offs; want 1 and 0", a.stats.RelayThreadSessions, a.stats.RelayThreadHandoffs)
+		if want := map[bool]uint64{false: 0, true: 1}[ask]; a.stats.RelayThreadSessions != 1 || a.stats.RelayThreadHandoffs != want {
+			t.Errorf("relay thread: %d sessions, %d hand-offs; want 1 and %d", a.stats.RelayThreadSessions, a.stats.RelayThreadHandoffs, want)
 		}
 		a.stats.RelayThreadSessions, a.stats.RelayThreadHandoffs = 0, 0
 		if a.stats != b.stats {
