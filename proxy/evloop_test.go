@@ -339,13 +339,15 @@ func FuzzLoopWalk(f *testing.F) {
 		ls := &loopSess{s: s}
 		m := newMsgReader(nil)
 		ls.dir[d].m = m
+		s.walk[d].m = m
+		ls.dir[d].w = &s.walk[d]
 		dd := &ls.dir[d]
 		var out []byte
 		rest := in
 		act, step := actNone, int(chunk)%97+1
 		var err error
 		for len(rest) > 0 && act == actNone && err == nil {
-			m.makeRoom(dd.need)
+			m.makeRoom(dd.w.need)
 			b := m.space()
 			dd.wpos = m.r
 			n := copy(b, rest[:min(step, len(rest))])

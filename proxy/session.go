@@ -72,7 +72,11 @@ type session struct {
 	closed   bool
 	noLoop   bool        // leaveLoop ran: the session must not attach any more
 	resumed  resumeState // where the event loop left off, read by the relay goroutines
-	// s2c state counted by the event loop and taken over by serverToClient.
+
+	// The walk of each direction (walk.go; index 0: client→server), owned by the relay
+	// thread while it carries the session and by the goroutine relay after the hand-back.
+	walk [2]frameWalk
+	// s2c state, owned by whichever relay reads the upstream.
 	zRecv     int64 // ReadyForQuery messages received
 	errSinceZ bool  // an ErrorResponse came since the last ReadyForQuery
 
@@ -102,7 +106,6 @@ type handback struct {
 // resumeState is where the event loop left each direction (index 0: client→server).
 type resumeState struct {
 	pend [2][]byte // walked but not yet written
-	skip [2]int    // rest of a frame that was being passed through
 }
 
 type injection struct {
