@@ -9,8 +9,9 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/pgask/pgask/proxy"
 )
 
 // Config is the whole of pgask's configuration.
@@ -98,7 +99,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Upstream == "" {
 		bad("upstream", "required (a postgres:// URL or host:port)")
-	} else if err := validateUpstream(c.Upstream); err != nil {
+	} else if _, err := proxy.ParseUpstream(c.Upstream); err != nil {
+		// The proxy's own parser: what it refuses, serve refuses, and nothing else.
 		bad("upstream", "%v", err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
@@ -183,33 +185,6 @@ func (c *Config) Validate() error {
 		bad("ask.schema-budget", "must not be negative (0 = no pruning), got %d", c.Ask.SchemaBudget)
 	}
 	return errors.Join(errs...)
-}
-
-func validateUpstream(s string) error {
-	if strings.Contains(s, "://") {
-		u, err := url.Parse(s)
-		if err != nil {
-			return fmt.Errorf("parse %q: %w", s, err)
-		}
-		if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-			return fmt.Errorf("scheme must be postgres:// or postgresql://, got %q", u.Scheme)
-		}
-		if u.Host == "" {
-			return fmt.Errorf("%q has no host", s)
-		}
-		mode := u.Query().Get("sslmode")
-		if mode != "" && !oneOf(mode, "disable", "prefer", "require", "verify-ca", "verify-full") {
-			return fmt.Errorf("sslmode %q: want disable, prefer, require, verify-ca or verify-full", mode)
-		}
-		if (mode == "verify-ca" || mode == "verify-full") && u.Query().Get("sslrootcert") == "" {
-			return fmt.Errorf("sslmode=%s needs sslrootcert", mode)
-		}
-		return nil
-	}
-	if _, _, err := net.SplitHostPort(s); err != nil {
-		return fmt.Errorf("want a postgres:// URL or host:port, got %q", s)
-	}
-	return nil
 }
 
 func oneOf(s string, options ...string) bool {

@@ -110,9 +110,10 @@ func TestValidateNamesKey(t *testing.T) {
 	}{
 		{name: "missing upstream", want: []string{"upstream: required"}},
 		{name: "bad listen", flags: []string{"--upstream", "h:1", "--listen", "nope"}, want: []string{"listen:"}},
-		{name: "bad sslmode", flags: []string{"--upstream", "postgres://h:5432/?sslmode=maybe"}, want: []string{"upstream: sslmode"}},
-		{name: "verify-full needs root cert", flags: []string{"--upstream", "postgres://h/?sslmode=verify-full"}, want: []string{"upstream: sslmode=verify-full needs sslrootcert"}},
-		{name: "bad scheme", flags: []string{"--upstream", "mysql://h:1/"}, want: []string{"upstream: scheme"}},
+		{name: "bad sslmode", flags: []string{"--upstream", "postgres://h:5432/?sslmode=maybe"}, want: []string{`upstream: upstream "postgres://h:5432/?sslmode=maybe": sslmode "maybe"`}},
+		{name: "verify-full needs root cert", flags: []string{"--upstream", "postgres://h/?sslmode=verify-full"}, want: []string{"sslmode=verify-full needs sslrootcert"}},
+		{name: "bad scheme", flags: []string{"--upstream", "mysql://h:1/"}, want: []string{"scheme must be postgres://"}},
+		{name: "user in upstream", flags: []string{"--upstream", "postgres://bob@h/"}, want: []string{"must not name a user"}},
 		{name: "cert without key", flags: []string{"--upstream", "h:1", "--tls-cert", "testdata/config.yaml"}, want: []string{"tls-cert: tls-cert and tls-key"}},
 		{name: "missing cert file", flags: []string{"--upstream", "h:1", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, want: []string{"tls-cert:", "tls-key:"}},
 		{name: "file with bad values", file: "testdata/bad.yaml", want: []string{"max-connections: must be at least 1", "log-format:"}},

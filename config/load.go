@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/pgask/pgask/proxy"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -34,12 +35,12 @@ var keys = []Key{
 	{"tls-key", "tls-key", "", "PEM private key for tls-cert"},
 	{"max-connections", "max-connections", 100, "client connections served at once; more get SQLSTATE 53300"},
 	{"max-message-size", "max-message-size", ByteSize(256 << 20), "largest protocol message a client may send (kB, MB, GB); a larger one ends that session with SQLSTATE 54000"},
-	{"relay-threads", "relay-threads", 1, "OS threads relaying plain-TCP sessions with epoll, as PgBouncer does (Linux); TLS and ASK sessions use goroutines; 0 = goroutines for every session"},
+	{"relay-threads", "relay-threads", proxy.DefaultRelayThreads, "OS threads relaying plain-TCP sessions with epoll, as PgBouncer does (Linux); TLS and ASK sessions use goroutines; 0 = goroutines for every session"},
 	{"relay-io-uring", "relay-io-uring", true, "relay threads batch their reads and writes through io_uring where the kernel offers it (Linux 6.1+, not disabled by sysctl or seccomp); false = one read(2)/write(2) per socket"},
-	{"startup-timeout", "startup-timeout", 30 * time.Second, "time a client has to finish its startup and authentication"},
+	{"startup-timeout", "startup-timeout", proxy.DefaultStartupTimeout, "time a client has to finish its startup and authentication"},
 	{"idle-timeout", "idle-timeout", time.Duration(0), "close client sessions that send nothing for this long while no query runs (SQLSTATE 57P05); 0 = never, as PostgreSQL's idle_session_timeout"},
-	{"connect-timeout", "connect-timeout", 10 * time.Second, "time to connect to the upstream server"},
-	{"shutdown-timeout", "shutdown-timeout", 30 * time.Second, "on SIGTERM, how long open sessions may finish before they are closed"},
+	{"connect-timeout", "connect-timeout", proxy.DefaultConnectTimeout, "time to connect to the upstream server"},
+	{"shutdown-timeout", "shutdown-timeout", proxy.DefaultShutdownTimeout, "on SIGTERM, how long open sessions may finish before they are closed"},
 	{"log-level", "log-level", "info", "debug, info, warn or error"},
 	{"log-format", "log-format", "text", "text or json (logs go to stderr)"},
 	{"metrics-listen", "metrics-listen", "", "address of the HTTP listener for /metrics (Prometheus), /healthz and /readyz; empty = off"},

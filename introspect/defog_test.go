@@ -13,21 +13,18 @@ import (
 	"github.com/pgask/pgask/introspect"
 )
 
-// sharedDir is ../shared seen from the repository root (this package sits one level down).
-const sharedDir = "../../shared"
+// evalData is the repository's testdata folder: the defog databases (defog-data) and the
+// sql-eval questions (sql-eval), the layout of ../shared.
+const evalData = "../testdata"
 
-// defogDir returns the folder holding <name>.sql and <name>.json: the shared copy of
-// defog-data when present, else the excerpt in testdata (which holds only some databases).
-// It skips the test when neither has the database.
+// defogDir returns the folder holding <name>.sql and <name>.json.
 func defogDir(t testing.TB, name string) string {
 	t.Helper()
-	for _, dir := range []string{filepath.Join(sharedDir, "defog-data", name), filepath.Join("testdata", "defog", name)} {
-		if _, err := os.Stat(filepath.Join(dir, name+".sql")); err == nil {
-			return dir
-		}
+	dir := filepath.Join(evalData, "defog-data", name)
+	if _, err := os.Stat(filepath.Join(dir, name+".sql")); err != nil {
+		t.Fatalf("defog database %s: %v", name, err)
 	}
-	t.Skipf("defog database %s not found in %s/defog-data nor testdata/defog", name, sharedDir)
-	return ""
+	return dir
 }
 
 // defogMeta is the part of a defog <db>.json that the tests use.

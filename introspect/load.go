@@ -46,15 +46,9 @@ func schemaListSQL(opts Options) string {
 	}
 	lits := make([]string, len(opts.Schemas))
 	for i, s := range opts.Schemas {
-		lits[i] = quoteLiteral(s)
+		lits[i] = QuoteLiteral(s)
 	}
 	return "ARRAY[" + strings.Join(lits, ", ") + "]::text[]"
-}
-
-// quoteLiteral quotes s as a standard-conforming SQL string literal.
-func quoteLiteral(s string) string {
-	s = strings.ReplaceAll(s, "\x00", "")
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // nspCTE selects the namespaces to read (oid, name, position).

@@ -15,6 +15,14 @@ func QuoteIdent(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
+// QuoteLiteral returns s as a standard-conforming SQL string literal: in single quotes, embedded
+// quotes doubled, NUL bytes (which no PostgreSQL text can hold) dropped. Backslashes stay as
+// they are, which is right while standard_conforming_strings is on (the default since 9.1).
+func QuoteLiteral(s string) string {
+	s = strings.ReplaceAll(s, "\x00", "")
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
 func isPlainIdent(name string) bool {
 	if name == "" {
 		return false

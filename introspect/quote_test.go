@@ -51,3 +51,20 @@ func TestQuoteIdentMatchesServer(t *testing.T) {
 		t.Errorf("QuoteIdent(%q) = %s, server says %s", n, got, want)
 	}
 }
+
+// TestQuoteLiteralRoundTrip has the server read back each literal QuoteLiteral writes: the same
+// string, with NUL bytes dropped.
+func TestQuoteLiteralRoundTrip(t *testing.T) {
+	c := pgtest.Shared(t)
+	conn := connect(t, c, "postgres", "postgres")
+	for _, s := range []string{"", "plain", "O'Brien", "''", `back\slash`, `\'`, "new\nline", "tab\t", "nul\x00byte", "ümlaut ☃", "$$dollar$$", "--comment", "/* c */"} {
+		var got string
+		if err := conn.QueryRow(ctxT(t), "SELECT "+introspect.QuoteLiteral(s)).Scan(&got); err != nil {
+			t.Errorf("SELECT %s: %v", introspect.QuoteLiteral(s), err)
+			continue
+		}
+		if want := strings.ReplaceAll(s, "\x00", ""); got != want {
+			t.Errorf("SELECT %s = %q, want %q", introspect.QuoteLiteral(s), got, want)
+		}
+	}
+}

@@ -2,9 +2,12 @@ package introspect_test
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,12 +19,12 @@ import (
 
 var dumpDDL = flag.String("dump-ddl", "", "write the combined defog catalog's DDL and the sql-eval questions to this folder (for tokenizer calibration)")
 
-// defogNames lists the databases in ../shared/defog-data, skipping the test when it is absent.
+// defogNames lists the databases in testdata/defog-data.
 func defogNames(t testing.TB) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(sharedDir, "defog-data"))
+	entries, err := os.ReadDir(filepath.Join(evalData, "defog-data"))
 	if err != nil {
-		t.Skipf("%s/defog-data not present (%v): the combined-catalog tests need all eleven databases", sharedDir, err)
+		t.Fatal(err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -57,9 +60,9 @@ type evalQuestion struct {
 
 func readEvalQuestions(t testing.TB) []evalQuestion {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(sharedDir, "sql-eval", "*.csv"))
+	files, _ := filepath.Glob(filepath.Join(evalData, "sql-eval", "*.csv"))
 	if len(files) == 0 {
-		t.Skipf("no question sets in %s/sql-eval", sharedDir)
+		t.Fatalf("no question sets in %s/sql-eval", evalData)
 	}
 	sort.Strings(files)
 	var qs []evalQuestion
@@ -113,10 +116,13 @@ func TestDumpDDL(t *testing.T) {
 
 // TestPruneRecall measures, on one catalog holding all defog databases (each in its own
 // schema) and on each database alone, the share of sql-eval questions whose gold tables and
-// columns all survive Prune at 1k and 2k tokens. It fails below 95 % at 2k tokens.
+// columns all survive Prune at 1k and 2k tokens. It fails below 95 % at 2k tokens, and when
+// the combined catalog's figures differ from the README's (Prune is deterministic: a change
+// to it that moves them updates the README too).
 // Run: go test ./introspect -run TestPruneRecall -v
 func TestPruneRecall(t *testing.T) {
-	conn, _ := combinedCatalog(t)
+	readme := readmeRecall(t)
+	conn, names := combinedCatalog(t)
 	qs := readEvalQuestions(t)
 	full, err := introspect.Load(ctxT(t), introspect.NewPgxQuerier(conn), introspect.Options{})
 	if err != nil {
@@ -167,7 +173,7 @@ func TestPruneRecall(t *testing.T) {
 		}
 		return r
 	}
-	var at2k float64
+	var at1k, at2k float64
 	for _, c := range []struct {
 		name     string
 		schemaOf func(string) *introspect.Schema
@@ -183,6 +189,9 @@ func TestPruneRecall(t *testing.T) {
 			rec := float64(r.all) / float64(r.n)
 			t.Logf("RECALL %-8s budget %4d: tables+columns %5.1f %% (%d/%d), tables %5.1f %%, mean %d tokens",
 				c.name, budget, 100*rec, r.all, r.n, 100*float64(r.tables)/float64(r.n), r.tokens/r.n)
+			if c.name == "combined" && budget == 1000 {
+				at1k = rec
+			}
 			if c.name == "combined" && budget == 2000 {
 				at2k = rec
 			}
@@ -191,4 +200,32 @@ func TestPruneRecall(t *testing.T) {
 	if at2k < 0.95 {
 		t.Errorf("recall at 2k tokens on the combined catalog = %.1f %%, want ≥ 95 %%", 100*at2k)
 	}
+	got := recallFigure{dbs: len(names), tables: len(full.Tables), at2k: fmt.Sprintf("%.1f", 100*at2k), at1k: fmt.Sprintf("%.1f", 100*at1k)}
+	if got != readme {
+		t.Errorf("measured %+v, the README states %+v", got, readme)
+	}
+}
+
+// recallFigure is the README's pruning-recall row: databases and tables of the combined
+// catalog, recall in percent at 2k and 1k tokens.
+type recallFigure struct {
+	dbs, tables int
+	at2k, at1k  string
+}
+
+// readmeRecall reads the pruning-recall row of the README's benchmark table.
+func readmeRecall(t *testing.T) recallFigure {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^\| pruning recall, (\d+) defog databases in one catalog \((\d+) tables\) \| ([0-9.]+) % at 2k tokens, ([0-9.]+) % at 1k \|$`)
+	m := re.FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatalf("no line matching %s in the README", re)
+	}
+	dbs, _ := strconv.Atoi(m[1])
+	tables, _ := strconv.Atoi(m[2])
+	return recallFigure{dbs: dbs, tables: tables, at2k: m[3], at1k: m[4]}
 }

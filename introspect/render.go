@@ -111,7 +111,7 @@ func columnComment(c *Column) string {
 	}
 	q := make([]string, len(labels))
 	for i, l := range labels {
-		q[i] = quoteLiteral(oneLine(l))
+		q[i] = QuoteLiteral(oneLine(l))
 	}
 	vals := "possible values: " + strings.Join(q, ", ") + more
 	if cm == "" {

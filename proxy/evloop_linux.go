@@ -119,9 +119,8 @@ type loopSess struct {
 // loopDir is one direction: dir[0] reads the client and writes upstream, dir[1] the reverse.
 type loopDir struct {
 	m    *msgReader
-	wpos int // bytes before m.r were walked; m.buf[wpos:m.r] are not yet written
-	skip int // rest of the current frame, passed through unwalked
-	need int // bytes the frame at m.r needs buffered before it can be walked
+	w    *frameWalk // the session's walk of this direction (walk.go)
+	wpos int        // bytes before m.r were walked; m.buf[wpos:m.r] are not yet written
 
 	queued bool // a write of wpos:m.r is in the loop's send queue
 }
@@ -217,6 +216,8 @@ func (l *eventLoop) attach(s *session) <-chan handback {
 	}
 	ls := &loopSess{loop: l, s: s, back: make(chan handback, 1), fd: [2]int{cfd, ufd}}
 	ls.dir[0].m, ls.dir[1].m = s.cr, s.ur
+	s.walk[0].m, s.walk[1].m = s.cr, s.ur
+	ls.dir[0].w, ls.dir[1].w = &s.walk[0], &s.walk[1]
 	s.upMu.Lock()
 	defer s.upMu.Unlock()
 	l.mu.Lock()
@@ -478,7 +479,7 @@ func (ls *loopSess) pump(d int) {
 // has been written by then (reading stops while a write waits), so wpos restarts at m.r.
 func (dd *loopDir) readBuf() []byte {
 	m := dd.m
-	m.makeRoom(dd.need)
+	m.makeRoom(dd.w.need)
 	b := m.space()
 	dd.wpos = m.r
 	return b
@@ -728,48 +729,15 @@ func (ls *loopSess) setMask(side int, mask uint32) {
 	}
 }
 
-// next passes over what is buffered of a frame being passed through and returns the header
-// of the frame at m.r; ok is false when the buffer is used up or holds less than a header
-// (need is then set).
-func (dd *loopDir) next(from string) (typ byte, total int, ok bool, err error) {
-	m := dd.m
-	if dd.skip > 0 {
-		k := min(dd.skip, m.w-m.r)
-		m.r += k
-		dd.skip -= k
-		if dd.skip > 0 {
-			return 0, 0, false, nil
-		}
-	}
-	if m.r == m.w {
-		return 0, 0, false, nil
-	}
-	typ, total, ok, err = m.header(from)
-	if err == nil && !ok {
-		dd.need = 5
-	}
-	return typ, total, ok, err
-}
-
-// advance passes over the frame of total bytes at m.r, as much of it as is buffered.
-func (dd *loopDir) advance(total int) {
-	m := dd.m
-	k := min(total, m.w-m.r)
-	m.r += k
-	dd.skip = total - k
-}
-
 // walkClient walks client frames as clientToServer does when nothing is intercepted, and
 // stops before a Query or Parse that the Interceptor must see.
 func (ls *loopSess) walkClient() (act int, err error) {
 	s := ls.s
-	dd := &ls.dir[0]
-	m := dd.m
+	w := ls.dir[0].w
 	ic := s.srv.opts.Interceptor != nil
-	var msgs, bytes uint64
-	dd.need = 0
+	w.need = 0
 	for {
-		typ, total, ok, herr := dd.next("client")
+		typ, total, ok, herr := w.next("client")
 		if herr != nil {
 			err = herr
 			break
@@ -778,27 +746,23 @@ func (ls *loopSess) walkClient() (act int, err error) {
 			break
 		}
 		if ic && (typ == 'Q' || typ == 'P') {
-			if m.w-m.r < total {
-				dd.need = total
+			if !w.whole(total) {
 				break
 			}
-			if MayBeAsk(queryText(typ, m.buf[m.r+5:m.r+total])) {
+			if MayBeAsk(queryText(typ, w.body(total))) {
+				w.uncount(total) // the goroutine relay walks it
 				act = actHandoff
 				break
 			}
 		}
-		msgs++
-		bytes += uint64(total)
-		s.account(typ)
-		dd.advance(total)
-		if typ == 'X' {
-			s.clientEnd.Store(true) // before Terminate is written upstream, as in clientToServer
+		terminate := s.account(typ)
+		w.advance(total)
+		if terminate {
 			act = actTerminate
 			break
 		}
 	}
-	s.traffic.cMsgs.Add(msgs)
-	s.traffic.cBytes.Add(bytes)
+	s.clientDone(w)
 	return act, err
 }
 
@@ -806,15 +770,12 @@ func (ls *loopSess) walkClient() (act int, err error) {
 // own (the loop never has one: those run on the goroutine relay).
 func (ls *loopSess) walkServer() error {
 	s := ls.s
-	dd := &ls.dir[1]
-	m := dd.m
-	var msgs, bytes uint64
-	var zs int64
+	w := ls.dir[1].w
 	var err error
-	dd.need = 0
+	w.need = 0
 frames:
 	for {
-		typ, total, ok, herr := dd.next("upstream")
+		typ, total, ok, herr := w.next("upstream")
 		if herr != nil {
 			err = herr
 			break
@@ -824,35 +785,15 @@ frames:
 		}
 		switch typ {
 		case 'Z':
-			if m.w-m.r < total {
-				dd.need = total
+			if !s.readyForQuery(w, total) {
 				break frames
 			}
-			s.tx.Store(uint32(m.buf[m.r+5]))
-			s.zRecv++
-			zs++
-			s.errSinceZ = false
-		case 'S':
-			if m.w-m.r < total {
-				dd.need = total
-				break frames
-			}
-			s.setServerParam(m.buf[m.r+5 : m.r+total])
 		case 'E':
-			s.errSinceZ = true
-			if m.w-m.r >= total && isFatal(m.buf[m.r+5:m.r+total]) {
-				s.upFatal.Store(true)
-			}
+			s.errorResponse(w, total)
 		}
-		msgs++
-		bytes += uint64(total)
-		dd.advance(total)
+		w.advance(total)
 	}
-	s.traffic.sMsgs.Add(msgs)
-	s.traffic.sBytes.Add(bytes)
-	if zs > 0 {
-		s.pending.Add(-zs)
-	}
+	s.serverDone(w)
 	return err
 }
 
@@ -868,8 +809,7 @@ func (l *eventLoop) detach(ls *loopSess, errs [2]error) {
 	for side := range 2 {
 		_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, ls.fd[side], nil)
 		d := &ls.dir[side]
-		hb.pend[side] = d.m.buf[d.wpos:d.m.r]
-		hb.skip[side] = d.skip
+		hb.pend[side] = d.m.buf[d.wpos:d.m.r] // the walk itself goes on in s.walk[side]
 		c, err := fdConn(ls.fd[side])
 		if err != nil {
 			syscall.Close(ls.fd[side])

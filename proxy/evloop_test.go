@@ -9,10 +9,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -50,13 +53,24 @@ func testRelayThreadCarriesSessions(t *testing.T, noRing bool) {
 	if err := conn.QueryRow(ctx, "select repeat('x', 5000000)").Scan(&big); err != nil || len(big) != 5000000 {
 		t.Fatalf("5 MB value: %d bytes, %v", len(big), err)
 	}
-	// Sessions side by side: their sockets are ready together, and a batch of several reads
-	// or writes goes to the kernel in one io_uring_enter (a batch of one is a plain call).
+	// Sessions side by side.
 	concurrentQueries(t, addr, 8, 100)
-	if st := srv.Stats(); st.RelayThreadSessions != 9 || st.RelayThreadHandoffs != 0 {
-		t.Errorf("relay thread sessions %d, hand-offs %d; want 9 and 0", st.RelayThreadSessions, st.RelayThreadHandoffs)
-	}
+	// Two sockets ready in one round of the loop: their reads go to the kernel in one
+	// io_uring_enter, and so do the writes they lead to (a batch of one is a plain call).
 	ring := !srv.opts.RelayNoIOURing && ringAvailable()
+	a, b := dialRaw(t, addr), dialRaw(t, addr)
+	b0 := srv.Stats().RelayThreadRingBatches
+	readTogether(t, srv.loops[0], a, b)
+	if b1 := srv.Stats().RelayThreadRingBatches; (b1 > b0) != ring {
+		t.Errorf("io_uring batches %d before and %d after two sockets were read in one round, with the ring in use: %v", b0, b1, ring)
+	}
+	a.terminate()
+	b.terminate()
+	// Every session but conn has ended, so each went through its attach (and counted).
+	waitFor(t, func() bool { return srv.Sessions() == 1 })
+	if st := srv.Stats(); st.Open != 1 || st.RelayThreadSessions != 11 || st.RelayThreadHandoffs != 0 {
+		t.Errorf("open %d, relay thread sessions %d, hand-offs %d; want 1, 11 and 0", st.Open, st.RelayThreadSessions, st.RelayThreadHandoffs)
+	}
 	if b := srv.Stats().RelayThreadRingBatches; (b > 0) != ring {
 		t.Errorf("io_uring batches %d with the ring in use: %v", b, ring)
 	}
@@ -64,6 +78,127 @@ func testRelayThreadCarriesSessions(t *testing.T, noRing bool) {
 	waitFor(t, func() bool { return srv.Sessions() == 0 })
 	if st := srv.Stats(); st.Open != 0 {
 		t.Errorf("open sessions after close: %d", st.Open)
+	}
+}
+
+// readTogether makes the relay thread l find the client sockets of a and b readable in the
+// same round of its loop, so that it reads both in one batch (one io_uring_enter where it has
+// a ring), and checks the replies. Timing decides nothing: the loop is held in its command
+// step (this test holds l.mu, which that step takes after draining the wake-up pipe) while
+// both queries arrive, and is let go only once epoll reports both sockets readable.
+func readTogether(t *testing.T, l *eventLoop, a, b *rawClient) {
+	t.Helper()
+	// Both sessions are on the relay thread once a query has been answered there.
+	a.query("select 1")
+	b.query("select 1")
+	l.mu.Lock()
+	held := true
+	defer func() {
+		if held {
+			l.mu.Unlock()
+		}
+	}()
+	if !l.woken {
+		l.woken = true
+		if _, err := syscall.Write(l.wake[1], []byte{1}); err != nil {
+			t.Fatalf("wake the relay thread: %v", err)
+		}
+	}
+	// The loop has read the pipe: it waits for l.mu in commands and is not in epoll_wait.
+	waitUntil(t, "the relay thread to read its wake-up pipe", func() bool {
+		n, err := pipeBuffered(l.wake[0])
+		if err != nil {
+			t.Fatalf("relay thread wake-up pipe: %v", err)
+		}
+		return n == 0
+	})
+	for i, rc := range []*rawClient{a, b} {
+		rc.fe.Send(&pgproto3.Query{String: fmt.Sprintf("select 'together %d'", i)})
+		rc.flush()
+	}
+	waitUntil(t, "epoll to report both client sockets readable", func() bool {
+		return readySockets(t, l.epfd) >= 2
+	})
+	held = false
+	l.mu.Unlock()
+	for i, rc := range []*rawClient{a, b} {
+		var got string
+		rc.until(func(m pgproto3.BackendMessage) bool {
+			switch m := m.(type) {
+			case *pgproto3.DataRow:
+				got = string(m.Values[0])
+			case *pgproto3.ErrorResponse:
+				t.Fatalf("query %d: %s %s", i, m.Code, m.Message)
+			}
+			_, z := m.(*pgproto3.ReadyForQuery)
+			return z
+		})
+		if want := fmt.Sprintf("together %d", i); got != want {
+			t.Errorf("query %d returned %q, want %q", i, got, want)
+		}
+	}
+}
+
+// epollInterest returns the event masks of the descriptors registered with the epoll
+// instance epfd, as the kernel reports them in /proc/self/fdinfo.
+func epollInterest(t *testing.T, epfd int) []uint32 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", epfd))
+	if err != nil {
+		t.Fatalf("epoll fdinfo: %v", err)
+	}
+	var masks []uint32
+	for _, line := range strings.Split(string(b), "\n") {
+		// tfd:        9 events:       19 data:      100000000  pos:0 ino:4a1 sdev:8
+		f := strings.Fields(line)
+		if len(f) < 4 || f[0] != "tfd:" || f[2] != "events:" {
+			continue
+		}
+		m, err := strconv.ParseUint(f[3], 16, 32)
+		if err != nil {
+			t.Fatalf("epoll fdinfo %q: %v", line, err)
+		}
+		masks = append(masks, uint32(m))
+	}
+	return masks
+}
+
+// pipeBuffered is the number of bytes waiting in the pipe read by fd.
+func pipeBuffered(fd int) (int, error) {
+	var n int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCINQ, uintptr(unsafe.Pointer(&n))); e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// readySockets is the number of sockets the epoll instance epfd reports readable now (the
+// relay thread's epoll is level-triggered: looking takes nothing from it).
+func readySockets(t *testing.T, epfd int) int {
+	evs := make([]syscall.EpollEvent, 16)
+	n, err := syscall.EpollWait(epfd, evs, 0)
+	if err != nil && err != syscall.EINTR {
+		t.Fatalf("epoll_wait: %v", err)
+	}
+	k := 0
+	for _, ev := range evs[:max(n, 0)] {
+		if ev.Fd >= 0 && ev.Events&syscall.EPOLLIN != 0 {
+			k++
+		}
+	}
+	return k
+}
+
+// waitUntil polls cond until it holds; the minute is only there so that a broken build
+// fails instead of hanging, never what makes a test pass.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -76,10 +211,12 @@ func TestRelayThreadHandsOffMidFrame(t *testing.T) {
 	rc := dialRaw(t, addr)
 	rc.query("select 1")
 	const size = 32 << 20
+	base := srv.Stats().ServerBytes
 	rc.fe.Send(&pgproto3.Query{String: "select repeat('y', 33554432)"})
 	rc.flush()
-	// Read the first bytes of the reply only, and wait until the upstream has sent enough to
-	// fill the sockets: the relay thread is then blocked on the client, mid-DataRow.
+	// Read the first bytes of the reply only, and wait until the relay thread is blocked on
+	// the client: a write to it came back EAGAIN, so the thread waits for the client socket
+	// to be writable (EPOLLOUT in its epoll interest) with bytes it has not written yet.
 	first := make([]byte, 16)
 	if _, err := io.ReadFull(rc.nc, first); err != nil {
 		t.Fatal(err)
@@ -87,13 +224,21 @@ func TestRelayThreadHandsOffMidFrame(t *testing.T) {
 	if first[0] != 'T' {
 		t.Fatalf("first reply byte %q, want RowDescription", first[0])
 	}
-	time.Sleep(300 * time.Millisecond)
+	l := srv.loops[0]
+	waitUntil(t, "the relay thread to block on the client", func() bool {
+		for _, ev := range epollInterest(t, l.epfd) {
+			if ev&syscall.EPOLLOUT != 0 {
+				return true
+			}
+		}
+		return false
+	})
+	// It walked the DataRow's header (a frame's bytes are counted then): it is mid-DataRow.
+	if st := srv.Stats(); st.ServerBytes-base < size || st.RelayThreadHandoffs != 0 {
+		t.Fatalf("relayed %d bytes of the reply, hand-offs %d; want the DataRow's header and none", st.ServerBytes-base, st.RelayThreadHandoffs)
+	}
 	rc.fe.Send(&pgproto3.Query{String: "ASK count"})
 	rc.flush()
-	time.Sleep(100 * time.Millisecond)
-	if st := srv.Stats(); st.RelayThreadHandoffs != 1 {
-		t.Fatalf("hand-offs: %d, want 1", st.RelayThreadHandoffs)
-	}
 	// The rest of the stream must be exactly the rest of the RowDescription, one DataRow of
 	// 32 MB, CommandComplete, ReadyForQuery, then the ASK's answer.
 	rest := io.MultiReader(bytes.NewReader(first), rc.nc)
@@ -119,8 +264,9 @@ func TestRelayThreadHandsOffMidFrame(t *testing.T) {
 		t.Errorf("message types %q, want TDCZTDCZ", types)
 	}
 	rc.query("select 2") // the session goes on, on goroutines
-	if st := srv.Stats(); st.RelayThreadSessions != 1 {
-		t.Errorf("relay thread sessions: %d", st.RelayThreadSessions)
+	// The ASK was answered by the goroutine relay: the hand-off (counted before it) is done.
+	if st := srv.Stats(); st.RelayThreadSessions != 1 || st.RelayThreadHandoffs != 1 {
+		t.Errorf("relay thread sessions %d, hand-offs %d; want 1 and 1", st.RelayThreadSessions, st.RelayThreadHandoffs)
 	}
 }
 
@@ -193,13 +339,15 @@ func FuzzLoopWalk(f *testing.F) {
 		ls := &loopSess{s: s}
 		m := newMsgReader(nil)
 		ls.dir[d].m = m
+		s.walk[d].m = m
+		ls.dir[d].w = &s.walk[d]
 		dd := &ls.dir[d]
 		var out []byte
 		rest := in
 		act, step := actNone, int(chunk)%97+1
 		var err error
 		for len(rest) > 0 && act == actNone && err == nil {
-			m.makeRoom(dd.need)
+			m.makeRoom(dd.w.need)
 			b := m.space()
 			dd.wpos = m.r
 			n := copy(b, rest[:min(step, len(rest))])
@@ -273,24 +421,21 @@ func TestRelayThreadRingFailure(t *testing.T) {
 		}
 	}
 	query(0)
-	// A batch needs several sockets ready in one round of the loop: on a loaded machine one
-	// burst of traffic may not line them up, so send bursts until one has (or give up).
-	for i := 0; i < 20 && srv.Stats().RelayThreadRingBatches == 0; i++ {
-		concurrentQueries(t, addr, 8, 50)
-	}
+	l := srv.loops[0]
+	a, b := dialRaw(t, addr), dialRaw(t, addr)
+	readTogether(t, l, a, b)
 	before := srv.Stats().RelayThreadRingBatches
 	if before == 0 {
-		t.Fatal("no io_uring batch before the failure")
+		t.Fatal("two sockets read in one round of the loop made no io_uring batch")
 	}
-	l := srv.loops[0]
+	// The next io_uring_enter fails: that of the next batch, the reads of a and b.
 	l.failRing.Store(true)
-	for i := 1; i <= 20 && !l.ringDropped.Load(); i++ {
-		concurrentQueries(t, addr, 8, 20)
-	}
+	readTogether(t, l, a, b)
 	if !l.ringDropped.Load() {
-		t.Fatal("the relay thread never tried its ring again")
+		t.Fatal("the relay thread kept its ring after io_uring_enter failed")
 	}
 	concurrentQueries(t, addr, 8, 50)
+	readTogether(t, l, a, b)
 	for i := 1; i <= 20; i++ {
 		query(i)
 	}
@@ -336,10 +481,12 @@ func concurrentQueries(t *testing.T, addr string, n, queries int) {
 func TestRelayThreadIdleTimeoutAlone(t *testing.T) {
 	c := pgtest.Shared(t)
 	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, IdleTimeout: time.Second})
-	idle := dialRaw(t, addr)
+	// A loop that never sweeps leaves the session open: the raw client's one-minute deadline
+	// then fails expectFatal. The idle time counts from the session's attach, after start.
 	start := time.Now()
+	idle := dialRaw(t, addr)
 	idle.expectFatal("57P05", "idle-session timeout")
-	if d := time.Since(start); d > 10*time.Second {
+	if d := time.Since(start); d < time.Second {
 		t.Errorf("timed out after %v, idle-timeout is 1s", d)
 	}
 	if st := srv.Stats(); st.RelayThreadSessions != 1 || st.IdleTimeouts != 1 {
@@ -386,7 +533,10 @@ func TestRelayThreadSleepsWhenIdle(t *testing.T) {
 		}
 		return n
 	}
-	time.Sleep(100 * time.Millisecond) // the first preemption ends the last raw wait
+	// The last raw wait ends at the first preemption (each look at the goroutines stops the
+	// world, which preempts it too); the loop must then wait as a blocking system call, which
+	// the runtime reports as the goroutine's state.
+	waitUntil(t, "the relay thread to block in epoll_pwait", func() bool { return loopsState() == "syscall" })
 	before := switches()
 	time.Sleep(time.Second)
 	// Preempted raw waits switch at least 50 times a second; a blocked thread, never.
@@ -395,8 +545,53 @@ func TestRelayThreadSleepsWhenIdle(t *testing.T) {
 	if n > 10 {
 		t.Errorf("idle relay thread switched %d times in a second; want it asleep", n)
 	}
+	if st := loopsState(); st != "syscall" {
+		t.Errorf("idle relay thread in state %q after a second, want syscall", st)
+	}
 	// And it wakes for the next query.
 	if _, err := conn.Exec(ctx, "select 2"); err != nil {
 		t.Fatalf("query after idling: %v", err)
+	}
+}
+
+// loopsState is the state the runtime reports for the goroutines of the running relay threads
+// ("syscall" in a blocking system call, "running" or "runnable" in a raw one), "" when there
+// are none, and "mixed" when they differ.
+func loopsState() string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	state := ""
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if !strings.Contains(g, "proxy.(*eventLoop).run(") {
+			continue
+		}
+		// goroutine 42 [syscall, locked to thread]:
+		_, rest, _ := strings.Cut(g, "[")
+		st, _, _ := strings.Cut(rest, "]")
+		st, _, _ = strings.Cut(st, ",")
+		switch {
+		case state == "":
+			state = st
+		case state != st:
+			return "mixed"
+		}
+	}
+	return state
+}
+
+// terminate ends rc's session with Terminate and waits until pgask has closed the socket.
+func (rc *rawClient) terminate() {
+	rc.t.Helper()
+	rc.fe.Send(&pgproto3.Terminate{})
+	rc.flush()
+	if _, err := io.Copy(io.Discard, rc.nc); err != nil {
+		rc.t.Fatalf("after Terminate: %v", err)
 	}
 }

@@ -61,14 +61,6 @@ func (h *Session) Database() string { return h.s.database() }
 // StartupParam returns a parameter of the client's startup message ("" when absent).
 func (h *Session) StartupParam(name string) string { return h.s.params[name] }
 
-// ServerParam returns the latest ParameterStatus value the upstream reported for name
-// (server_version, client_encoding, standard_conforming_strings, TimeZone, ...).
-func (h *Session) ServerParam(name string) string {
-	h.s.spMu.Lock()
-	defer h.s.spMu.Unlock()
-	return h.s.serverParams[name]
-}
-
 // TxStatus is the transaction status of the upstream's latest ReadyForQuery: 'I' idle,
 // 'T' in a transaction block, 'E' in a failed transaction block. Up to date at a sync point.
 func (h *Session) TxStatus() byte { return byte(h.s.tx.Load()) }

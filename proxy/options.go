@@ -13,6 +13,15 @@ import (
 	"time"
 )
 
+// Defaults of the Options that a zero value leaves to New. pgask's configuration keys default to
+// the same values (config reads them from here).
+const (
+	DefaultStartupTimeout  = 30 * time.Second
+	DefaultConnectTimeout  = 10 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultRelayThreads    = 1
+)
+
 // Options configure a Server. Only Upstream.Addr is required.
 type Options struct {
 	// Listen is the TCP address ListenAndServe listens on, e.g. "127.0.0.1:6432".
@@ -34,15 +43,17 @@ type Options struct {
 	// its queries runs (FATAL 57P05, as PostgreSQL's idle_session_timeout). 0 means never.
 	IdleTimeout time.Duration
 	// StartupTimeout bounds everything from accept to the first ReadyForQuery (TLS, startup
-	// message, authentication). Default 60s.
+	// message, authentication). 0 means DefaultStartupTimeout.
 	StartupTimeout time.Duration
-	// ConnectTimeout bounds dialing the upstream and its TLS handshake. Default 10s.
+	// ConnectTimeout bounds dialing the upstream and its TLS handshake. 0 means
+	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	// ShutdownTimeout is how long Serve lets sessions finish after its ctx ends. Default 30s.
+	// ShutdownTimeout is how long Serve lets sessions finish after its ctx ends. 0 means
+	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// RelayThreads is the number of OS threads that relay plain-TCP sessions with epoll, as
 	// PgBouncer does (Linux). A session is handed to the goroutine relay for good when it
-	// uses TLS, sends a statement that may be an ASK, or ends. 0 means 1; negative means
+	// uses TLS, sends a statement that may be an ASK, or ends. 0 means DefaultRelayThreads; negative means
 	// none: every session is relayed by two goroutines of its own. Each thread keeps one of
 	// GOMAXPROCS; GOMAXPROCS is raised when it would leave none for the rest.
 	RelayThreads int
@@ -65,13 +76,16 @@ type Upstream struct {
 	Addr string
 	// TLSMode is libpq's sslmode: disable, prefer (default), require, verify-ca, verify-full.
 	TLSMode string
-	// RootCert is a PEM file of CA certificates (libpq's sslrootcert). Needed by verify-ca
-	// and verify-full unless the system pool should be used; with require it upgrades the
-	// check to verify-ca, as in libpq.
+	// RootCert is a PEM file of CA certificates (libpq's sslrootcert), or "system" for the
+	// system's CA pool (as libpq 16). verify-ca and verify-full need it; with require a file
+	// upgrades the check to verify-ca, as in libpq.
 	RootCert string
 	// ServerName is the name verified by verify-full and sent as SNI; default: Addr's host.
 	ServerName string
 }
+
+// rootCertSystem is sslrootcert's name for the system's CA pool (libpq 16).
+const rootCertSystem = "system"
 
 // TLS modes, as libpq's sslmode.
 const (
@@ -157,7 +171,11 @@ func (u Upstream) validate() error {
 		return err
 	}
 	switch u.mode() {
-	case TLSDisable, TLSPrefer, TLSRequire, TLSVerifyCA, TLSVerifyFull:
+	case TLSDisable, TLSPrefer, TLSRequire:
+	case TLSVerifyCA, TLSVerifyFull:
+		if u.RootCert == "" {
+			return fmt.Errorf("sslmode=%s needs sslrootcert (a PEM file of CA certificates, or system for the system's CA pool)", u.mode())
+		}
 	default:
 		return fmt.Errorf("sslmode %q: want disable, prefer, require, verify-ca or verify-full", u.TLSMode)
 	}
@@ -184,7 +202,17 @@ func (u Upstream) tlsConfig() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}
 	var roots *x509.CertPool
-	if u.RootCert != "" {
+	switch {
+	case u.RootCert == rootCertSystem:
+		if mode == TLSVerifyCA || mode == TLSVerifyFull {
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				return nil, fmt.Errorf("sslrootcert=system: %w", err)
+			}
+			roots = pool
+			cfg.RootCAs = pool
+		}
+	case u.RootCert != "":
 		pem, err := os.ReadFile(u.RootCert)
 		if err != nil {
 			return nil, fmt.Errorf("read sslrootcert: %w", err)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,18 +23,33 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// testLogger logs through t when -v is given.
+// testLogger logs through t when -v is given, until t's cleanup: a session's goroutines may
+// log after the test that started it has ended, which t.Log does not allow.
 func testLogger(t testing.TB) *slog.Logger {
 	if !testing.Verbose() {
 		return slog.New(slog.DiscardHandler)
 	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w := &tWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t testing.TB }
+type tWriter struct {
+	t    testing.TB
+	mu   sync.Mutex
+	done bool
+}
 
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 
@@ -274,6 +290,7 @@ func TestPgxEndToEnd(t *testing.T) {
 
 	t.Run("backend key is pgask's own", func(t *testing.T) {
 		conn := connect(t, url)
+		watcher := connect(t, url)
 		var pid uint32
 		if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid); err != nil {
 			t.Fatal(err)
@@ -287,13 +304,46 @@ func TestPgxEndToEnd(t *testing.T) {
 		bad[0] ^= 0xff
 		done := make(chan error, 1)
 		go func() {
-			_, err := conn.Exec(ctx, "select pg_sleep(1)")
+			// A loop that checks for interrupts in every pg_sleep and shows its progress in
+			// pg_stat_activity.
+			_, err := conn.Exec(ctx, `DO $$ BEGIN FOR i IN 1..100000 LOOP
+				PERFORM set_config('application_name', 'tick ' || i, false); PERFORM pg_sleep(0.01);
+				END LOOP; END $$`)
 			done <- err
 		}()
-		time.Sleep(100 * time.Millisecond) // give the sleep a head start; correctness does not depend on it
+		tick := func() int {
+			t.Helper()
+			var app string
+			if err := watcher.QueryRow(ctx, "select application_name from pg_stat_activity where pid = $1", pid).Scan(&app); err != nil {
+				t.Fatal(err)
+			}
+			n, _ := strconv.Atoi(strings.TrimPrefix(app, "tick "))
+			return n
+		}
+		// waitTick waits until the loop has gone past tick n, failing if it ends first.
+		waitTick := func(n int) {
+			t.Helper()
+			for tick() <= n {
+				select {
+				case err := <-done:
+					t.Fatalf("the loop ended before tick %d: %v", n+1, err)
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}
+		waitTick(0)
+		// sendRawCancel returns once pgask has closed the connection, after a forwarded cancel
+		// has been delivered: had this one been, the backend would have a SIGINT now, and end
+		// the loop at its next check for interrupts, one tick later at most.
 		sendRawCancel(t, addr, pid, bad)
-		if err := <-done; err != nil {
-			t.Fatalf("sleep was cancelled by a wrong key: %v", err)
+		waitTick(tick() + 1)
+		// The right key does end it.
+		if err := conn.PgConn().CancelRequest(ctx); err != nil {
+			t.Fatalf("CancelRequest: %v", err)
+		}
+		var pe *pgconn.PgError
+		if err := <-done; !errors.As(err, &pe) || pe.Code != "57014" {
+			t.Fatalf("after the right cancel: %v, want query_canceled (57014)", err)
 		}
 	})
 }

@@ -8,7 +8,7 @@ import (
 
 // The relay moves raw frames: each direction reads as much as the socket has into one
 // buffer, walks the 5-byte frame headers to keep the little state it needs, and writes the
-// whole run of frames with one write. Only ReadyForQuery and ParameterStatus (upstream) and
+// whole run of frames with one write. Only ReadyForQuery and ErrorResponse (upstream) and
 // Query/Parse texts passing the ASK prefilter (client, when an Interceptor is set) are
 // decoded; everything else, COPY data and large DataRows included, is passed through
 // without being copied or decoded.
@@ -31,21 +31,20 @@ import (
 
 // clientToServer relays client frames upstream until the client leaves.
 func (s *session) clientToServer() error {
-	m := s.cr
+	w := &s.walk[0] // where the relay thread left off, if it carried the session
+	w.m = s.cr
+	m := w.m
 	ic := s.srv.opts.Interceptor
-	skip := s.resumed.skip[0] // a frame the event loop had begun to pass through
-	drop := false             // the rest of the current frame is discarded (after a failed ASK Parse)
+	drop := false // the rest of the current frame is discarded (after a failed ASK Parse)
 	var inject []byte
 	idle := s.srv.opts.IdleTimeout
 	for {
 		seg := m.r
-		needFull := 0
+		w.need = 0
 		terminate := false
-		var msgs, bytes uint64
-	frames:
 		for m.r < m.w {
-			if skip > 0 {
-				k := min(skip, m.w-m.r)
+			if w.skip > 0 {
+				k := min(w.skip, m.w-m.r)
 				if drop {
 					if err := s.writeUp(m.buf[seg:m.r]); err != nil {
 						return err
@@ -55,19 +54,16 @@ func (s *session) clientToServer() error {
 				} else {
 					m.r += k
 				}
-				skip -= k
+				w.skip -= k
 				continue
 			}
-			typ, total, ok, err := m.header("client")
+			typ, total, ok, err := w.header("client")
 			if err != nil {
 				return err
 			}
 			if !ok {
-				needFull = 5
 				break
 			}
-			msgs++
-			bytes += uint64(total)
 			if inject != nil { // discarding until Sync after a failed ASK Parse
 				if typ != 'S' {
 					if err := s.writeUp(m.buf[seg:m.r]); err != nil {
@@ -76,7 +72,7 @@ func (s *session) clientToServer() error {
 					k := min(total, m.w-m.r)
 					m.r += k
 					seg = m.r
-					skip, drop = total-k, true
+					w.skip, drop = total-k, true
 					continue
 				}
 				if s.g != nil {
@@ -101,11 +97,10 @@ func (s *session) clientToServer() error {
 			// Query and Parse texts go through the ASK prefilter; a session with translated
 			// statements has more of its messages looked at (guard.go).
 			if ic != nil && (typ == 'Q' || typ == 'P' || s.g != nil && guardedType(typ)) {
-				if m.w-m.r < total {
-					needFull = total
+				if !w.whole(total) {
 					break
 				}
-				if s.g != nil || MayBeAsk(queryText(typ, m.buf[m.r+5:m.r+total])) {
+				if s.g != nil || MayBeAsk(queryText(typ, w.body(total))) {
 					if err := s.writeUp(m.buf[seg:m.r]); err != nil {
 						return err
 					}
@@ -124,15 +119,11 @@ func (s *session) clientToServer() error {
 					continue
 				}
 			}
-			s.account(typ)
-			k := min(total, m.w-m.r)
-			m.r += k
-			skip, drop = total-k, false
-			if typ == 'X' {
-				// Before Terminate reaches the upstream: its EOF is then no loss (upstreamEnded).
-				s.clientEnd.Store(true)
-				terminate = true
-				break frames
+			terminate = s.account(typ)
+			w.advance(total)
+			drop = false
+			if terminate {
+				break
 			}
 		}
 		if m.r > seg {
@@ -140,12 +131,11 @@ func (s *session) clientToServer() error {
 				return err
 			}
 		}
-		s.traffic.cMsgs.Add(msgs)
-		s.traffic.cBytes.Add(bytes)
+		s.clientDone(w)
 		if terminate {
 			return errTerminate
 		}
-		m.makeRoom(needFull)
+		m.makeRoom(w.need)
 		if idle > 0 {
 			if err := s.readClientIdle(idle); err != nil {
 				return err
@@ -194,36 +184,6 @@ func queryText(typ byte, body []byte) []byte {
 	return text
 }
 
-// account updates the sync-point bookkeeping for one client message sent upstream.
-func (s *session) account(typ byte) {
-	switch typ {
-	case 'Q', 'F':
-		if s.unitOpen {
-			s.uncertain = true
-		}
-		s.unitOpen = false
-		s.syncsSinceExec = 0
-		s.zSent++
-		s.pending.Add(1)
-	case 'S':
-		s.unitOpen = false
-		s.syncsSinceExec++
-		s.zSent++
-		s.pending.Add(1)
-	case 'P', 'B', 'D', 'C':
-		s.unitOpen = true
-	case 'E':
-		s.unitOpen = true
-		s.syncsSinceExec = 0
-	case 'c', 'f': // CopyDone, CopyFail: Syncs sent during COPY FROM STDIN got no reply
-		if n := s.syncsSinceExec; n > 0 {
-			s.zSent -= n
-			s.pending.Add(-n)
-		}
-		s.syncsSinceExec = 0
-	}
-}
-
 func (s *session) writeUp(b []byte) error {
 	if len(b) == 0 {
 		return nil
@@ -239,28 +199,6 @@ type upstreamWriteError struct{ err error }
 
 func (e *upstreamWriteError) Error() string { return "write to upstream: " + e.err.Error() }
 func (e *upstreamWriteError) Unwrap() error { return e.err }
-
-// isFatal reports whether an ErrorResponse body has severity FATAL or PANIC.
-// The non-localized severity (V) decides; the localized one (S) is used when V is missing.
-func isFatal(body []byte) bool {
-	var sev []byte
-	for len(body) > 1 && body[0] != 0 {
-		f := body[0]
-		v, rest, ok := cstring(body[1:])
-		if !ok {
-			break
-		}
-		if f == 'V' {
-			sev = v
-			break
-		}
-		if f == 'S' {
-			sev = v
-		}
-		body = rest
-	}
-	return string(sev) == "FATAL" || string(sev) == "PANIC"
-}
 
 func (s *session) addInjection(at int64, msg []byte) {
 	s.injMu.Lock()
@@ -286,17 +224,15 @@ func (s *session) takeInjection(z int64) []byte {
 // serverToClient relays upstream frames to the client (or to pgask's own consumer) until
 // the upstream closes.
 func (s *session) serverToClient() error {
-	m := s.ur
-	skip := s.resumed.skip[1]
+	w := &s.walk[1] // where the relay thread left off, if it carried the session
+	w.m = s.ur
+	m := w.m
 	skipOwn := false // the rest of the current frame goes to the own route's buffer
 	var skipRoute *ownRoute
-	zRecv, errSinceZ := s.zRecv, s.errSinceZ // counted by the event loop before a hand-back
 	for {
 		seg := m.r
-		needFull := 0
+		w.need = 0
 		track := s.gTrack.Load() // count answers for the read-only guard (guard.go)
-		var msgs, bytes uint64
-		var zs int64 // client ReadyForQuery messages in this batch
 		flushSeg := func() error {
 			if m.r > seg {
 				if err := s.writeClient(m.buf[seg:m.r]); err != nil {
@@ -308,8 +244,8 @@ func (s *session) serverToClient() error {
 		}
 	frames:
 		for m.r < m.w {
-			if skip > 0 {
-				k := min(skip, m.w-m.r)
+			if w.skip > 0 {
+				k := min(w.skip, m.w-m.r)
 				if skipOwn {
 					if err := flushSeg(); err != nil {
 						return err
@@ -320,27 +256,23 @@ func (s *session) serverToClient() error {
 				} else {
 					m.r += k
 				}
-				skip -= k
+				w.skip -= k
 				continue
 			}
-			typ, total, ok, err := m.header("upstream")
+			typ, total, ok, err := w.header("upstream")
 			if err != nil {
 				return err
 			}
 			if !ok {
-				needFull = 5
 				break
 			}
-			msgs++
-			bytes += uint64(total)
 			if own := s.own.Load(); own != nil && typ != 'A' && typ != 'S' {
 				if !own.toClient || typ == 'Z' {
 					if err := flushSeg(); err != nil {
 						return err
 					}
 					if own.terms > 0 && (typ == 'E' || answerEnd(typ)) {
-						if m.w-m.r < total {
-							needFull = total
+						if !w.whole(total) {
 							break
 						}
 						own.buf = append(own.buf, m.buf[m.r:m.r+total]...)
@@ -357,12 +289,11 @@ func (s *session) serverToClient() error {
 						continue
 					}
 					if typ == 'Z' {
-						if m.w-m.r < total {
-							needFull = total
+						if !w.whole(total) {
 							break
 						}
 						s.tx.Store(uint32(m.buf[m.r+5]))
-						errSinceZ = false // the client's Sync that pgask answered itself (guard.go fixSync)
+						s.errSinceZ = false // the client's Sync that pgask answered itself (guard.go fixSync)
 						own.buf = append(own.buf, m.buf[m.r:m.r+total]...)
 						m.r += total
 						seg = m.r
@@ -374,12 +305,11 @@ func (s *session) serverToClient() error {
 					own.buf = append(own.buf, m.buf[m.r:m.r+k]...)
 					m.r += k
 					seg = m.r
-					skip, skipOwn, skipRoute = total-k, true, own
+					w.skip, skipOwn, skipRoute = total-k, true, own
 					continue
 				}
 				if typ == 'E' { // RelayQuery: the client sees the error, pgask learns of it
-					if m.w-m.r < total {
-						needFull = total
+					if !w.whole(total) {
 						break
 					}
 					own.buf = append(own.buf, m.buf[m.r:m.r+total]...)
@@ -387,18 +317,15 @@ func (s *session) serverToClient() error {
 			} else {
 				switch typ {
 				case 'Z':
-					if m.w-m.r < total {
-						needFull = total
+					errBefore := s.errSinceZ
+					if !s.readyForQuery(w, total) {
 						break frames
 					}
-					s.tx.Store(uint32(m.buf[m.r+5]))
-					zRecv++
-					zs++
 					if track {
 						s.resetBatchCounts()
 					}
 					if s.injCount.Load() > 0 {
-						if msg := s.takeInjection(zRecv); msg != nil && !errSinceZ {
+						if msg := s.takeInjection(s.zRecv); msg != nil && !errBefore {
 							if err := flushSeg(); err != nil {
 								return err
 							}
@@ -407,25 +334,14 @@ func (s *session) serverToClient() error {
 							}
 						}
 					}
-					errSinceZ = false
-				case 'S':
-					if m.w-m.r < total {
-						needFull = total
-						break frames
-					}
-					s.setServerParam(m.buf[m.r+5 : m.r+total])
 				case 'E':
-					errSinceZ = true
+					s.errorResponse(w, total)
 					if track {
 						s.gErr.Store(true)
 					}
-					if m.w-m.r >= total && isFatal(m.buf[m.r+5:m.r+total]) {
-						s.upFatal.Store(true)
-					}
 				case 'C':
 					if track {
-						if m.w-m.r < total {
-							needFull = total
+						if !w.whole(total) {
 							break frames
 						}
 						if t := txnTag(m.buf[m.r+5 : m.r+total-1]); t != 0 {
@@ -441,25 +357,20 @@ func (s *session) serverToClient() error {
 					}
 				}
 			}
-			k := min(total, m.w-m.r)
-			m.r += k
-			skip, skipOwn = total-k, false
+			w.advance(total)
+			skipOwn = false
 		}
 		if err := flushSeg(); err != nil {
 			return err
 		}
-		s.traffic.sMsgs.Add(msgs)
-		s.traffic.sBytes.Add(bytes)
-		if zs > 0 {
-			s.pending.Add(-zs)
-		}
+		zs := s.serverDone(w)
 		if (zs > 0 || track) && s.waiting.Load() { // waitSync and barrier check their own conditions
 			select {
 			case s.syncCh <- struct{}{}:
 			default:
 			}
 		}
-		m.makeRoom(needFull)
+		m.makeRoom(w.need)
 		if err := m.readMore(); err != nil {
 			return err
 		}

@@ -61,16 +61,16 @@ func New(opts Options) (*Server, error) {
 		opts.MaxMessageSize = maxMessageLen
 	}
 	if opts.RelayThreads == 0 {
-		opts.RelayThreads = 1
+		opts.RelayThreads = DefaultRelayThreads
 	}
 	if opts.StartupTimeout <= 0 {
-		opts.StartupTimeout = 60 * time.Second
+		opts.StartupTimeout = DefaultStartupTimeout
 	}
 	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = 10 * time.Second
+		opts.ConnectTimeout = DefaultConnectTimeout
 	}
 	if opts.ShutdownTimeout <= 0 {
-		opts.ShutdownTimeout = 30 * time.Second
+		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	log := opts.Logger
 	if log == nil {

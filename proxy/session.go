@@ -72,15 +72,16 @@ type session struct {
 	closed   bool
 	noLoop   bool        // leaveLoop ran: the session must not attach any more
 	resumed  resumeState // where the event loop left off, read by the relay goroutines
-	// s2c state counted by the event loop and taken over by serverToClient.
+
+	// The walk of each direction (walk.go; index 0: client→server), owned by the relay
+	// thread while it carries the session and by the goroutine relay after the hand-back.
+	walk [2]frameWalk
+	// s2c state, owned by whichever relay reads the upstream.
 	zRecv     int64 // ReadyForQuery messages received
 	errSinceZ bool  // an ErrorResponse came since the last ReadyForQuery
 
 	askMu     sync.Mutex
 	askCancel context.CancelFunc
-
-	spMu         sync.Mutex
-	serverParams map[string]string
 
 	handle Session
 
@@ -105,7 +106,6 @@ type handback struct {
 // resumeState is where the event loop left each direction (index 0: client→server).
 type resumeState struct {
 	pend [2][]byte // walked but not yet written
-	skip [2]int    // rest of a frame that was being passed through
 }
 
 type injection struct {
@@ -126,7 +126,7 @@ type ownRoute struct {
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{
 		srv: srv, log: srv.log.With("peer", c.RemoteAddr().String()), peer: c.RemoteAddr().String(), client: c, cr: newMsgReader(c),
-		done: make(chan struct{}), syncCh: make(chan struct{}, 1), serverParams: map[string]string{},
+		done: make(chan struct{}), syncCh: make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(srv.baseCtx)
 	s.handle.s = s
@@ -397,20 +397,6 @@ func isClosed(err error) bool {
 }
 
 var errTerminate = errors.New("client sent Terminate")
-
-func (s *session) setServerParam(body []byte) {
-	name, rest, ok := cstring(body)
-	if !ok {
-		return
-	}
-	val, _, ok := cstring(rest)
-	if !ok {
-		return
-	}
-	s.spMu.Lock()
-	s.serverParams[string(name)] = string(val)
-	s.spMu.Unlock()
-}
 
 func (s *session) cancelASK() {
 	s.askMu.Lock()

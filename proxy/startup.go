@@ -265,10 +265,7 @@ func (s *session) relayAuth(startup []byte) error {
 			out = appendFrame(out, typ, body)
 			_ = flush()
 			return &sqlstateError{code: pe.Code, err: fmt.Errorf("upstream refused the session: %s", pe.Message)}
-		case 'S':
-			s.setServerParam(body)
-			out = appendFrame(out, typ, body)
-		default: // NegotiateProtocolVersion, NoticeResponse
+		default: // ParameterStatus, NegotiateProtocolVersion, NoticeResponse
 			out = appendFrame(out, typ, body)
 		}
 	}

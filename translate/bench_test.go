@@ -9,9 +9,9 @@ import (
 // BenchmarkSchemaGrammar measures building the grammar for sql-eval's ewallet schema (cached
 // per schema fingerprint by the Translator).
 func BenchmarkSchemaGrammar(b *testing.B) {
-	ddl, err := os.ReadFile(filepath.Join(sharedData, "defog-data", "ewallet", "ewallet.sql"))
+	ddl, err := os.ReadFile(filepath.Join(evalData, "defog-data", "ewallet", "ewallet.sql"))
 	if err != nil {
-		b.Skipf("no defog-data: %v", err)
+		b.Fatal(err)
 	}
 	s := schemaFromDDL(b, string(ddl))
 	b.ReportAllocs()

@@ -269,9 +269,3 @@ func ExtractLastFence(completion string) (string, error) {
 	}
 	return Extract(body)
 }
-
-// hasClosedFence reports whether text holds a complete ```sql block.
-func hasClosedFence(text string) bool {
-	i := strings.LastIndex(text, "```sql")
-	return i >= 0 && strings.Contains(text[i+len("```sql"):], "```")
-}

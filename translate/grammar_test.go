@@ -12,9 +12,9 @@ import (
 	"github.com/pgask/pgask/translate/sqleval"
 )
 
-const (
-	sharedData = "../../shared"
-)
+// evalData is the repository's testdata folder: the defog databases (defog-data) and the
+// sql-eval questions (sql-eval).
+const evalData = "../testdata"
 
 // schemaFromDDL builds a Schema from CREATE TABLE statements, with the names PostgreSQL's
 // parser gives them (unquoted names folded to lower case), as introspection would see them.
@@ -236,9 +236,9 @@ func normaliseGold(t testing.TB, q string) string {
 // TestGrammarAcceptsGoldQueries measures how many of sql-eval's gold queries the grammar for
 // their database accepts.
 func TestGrammarAcceptsGoldQueries(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(sharedData, "sql-eval", "*.csv"))
+	files, _ := filepath.Glob(filepath.Join(evalData, "sql-eval", "*.csv"))
 	if len(files) == 0 {
-		t.Skip("no sql-eval question files in ../../shared/sql-eval")
+		t.Fatalf("no sql-eval question files in %s/sql-eval", evalData)
 	}
 	grammars := map[string]*gbnfGrammar{}
 	total, accepted := 0, 0
@@ -257,9 +257,9 @@ func TestGrammarAcceptsGoldQueries(t *testing.T) {
 			db := q.DBName
 			g, ok := grammars[db]
 			if !ok {
-				ddl, err := os.ReadFile(filepath.Join(sharedData, "defog-data", db, db+".sql"))
+				ddl, err := os.ReadFile(filepath.Join(evalData, "defog-data", db, db+".sql"))
 				if err != nil {
-					t.Skipf("no schema for %s: %v", db, err)
+					t.Fatalf("no schema for %s: %v", db, err)
 				}
 				text := SchemaGrammar(schemaFromDDL(t, string(ddl)))
 				t.Logf("%s: grammar of %d rules, %d bytes", db, strings.Count(text, "\n"), len(text))

@@ -49,6 +49,37 @@ const (
 	GrammarNarrow                    // NarrowGrammar: SELECT <cols> FROM <table> [WHERE …] [LIMIT n];
 )
 
+// grammarModeNames are the names ParseGrammarMode takes and String gives, in the order listed
+// in errors.
+var grammarModeNames = []struct {
+	name string
+	mode GrammarMode
+}{{"schema", GrammarFull}, {"narrow", GrammarNarrow}, {"off", GrammarOff}}
+
+// ParseGrammarMode returns the mode a name gives: "schema" (GrammarFull), "narrow" or "off".
+// Any other name is an error; there is no default.
+func ParseGrammarMode(name string) (GrammarMode, error) {
+	for _, n := range grammarModeNames {
+		if n.name == name {
+			return n.mode, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown grammar mode %q: want schema, narrow or off", name)
+}
+
+// Valid reports whether m is one of the modes above.
+func (m GrammarMode) Valid() bool { return m == GrammarFull || m == GrammarOff || m == GrammarNarrow }
+
+// String is the name ParseGrammarMode takes for m ("schema", "narrow", "off").
+func (m GrammarMode) String() string {
+	for _, n := range grammarModeNames {
+		if n.mode == m {
+			return n.name
+		}
+	}
+	return fmt.Sprintf("GrammarMode(%d)", int(m))
+}
+
 // Options configure a Translator. The zero value of every field but Template is usable.
 type Options struct {
 	Template       *Template     // prompt family; required
@@ -73,7 +104,12 @@ type Request struct {
 	Question  string
 	Schema    *introspect.Schema // for the grammar and the cache key; nil or empty: no grammar
 	SchemaDDL string             // the (pruned) schema rendered as DDL for the prompt
-	Checker   Checker            // nil skips the EXPLAIN check
+	// SchemaKey, when set, stands for Schema and SchemaDDL in the cache key: the caller vouches
+	// that equal keys (with equal questions) mean equal Schema and SchemaDDL, e.g. the
+	// introspect.Cache's fingerprint of the full schema and the pruning budget. Empty: the key
+	// hashes Schema and SchemaDDL (SchemaFingerprint).
+	SchemaKey string
+	Checker   Checker // nil skips the EXPLAIN check
 }
 
 // Result is a translation.
@@ -168,7 +204,10 @@ func (t *Translator) Translate(ctx context.Context, req Request) (Result, error)
 	if question == "" {
 		return Result{}, newError(ErrUnanswerable, 0, "", nil, "the question is empty")
 	}
-	fp := SchemaFingerprint(req.Schema, req.SchemaDDL)
+	fp := req.SchemaKey
+	if fp == "" {
+		fp = SchemaFingerprint(req.Schema, req.SchemaDDL)
+	}
 	key := strings.Join([]string{t.opts.Model, t.opts.Template.Name, fmt.Sprint(int(t.opts.Grammar)), fp, question}, "\x00")
 	for {
 		if sql, ok := t.cache.get(key); ok {

@@ -20,7 +20,8 @@ type scriptedEngine struct {
 	mu      sync.Mutex
 	answers []string
 	err     error
-	block   bool // wait for ctx instead of answering
+	block   bool          // wait for ctx instead of answering
+	started chan struct{} // when set, a blocking Generate sends on it first
 	reqs    []GenerateRequest
 }
 
@@ -30,6 +31,9 @@ func (e *scriptedEngine) Generate(ctx context.Context, req GenerateRequest) (Gen
 	n := len(e.reqs)
 	e.mu.Unlock()
 	if e.block {
+		if e.started != nil {
+			e.started <- struct{}{}
+		}
 		<-ctx.Done()
 		return GenerateResult{}, ctx.Err()
 	}
@@ -212,20 +216,12 @@ var ErrNone = errors.New("none")
 func wrapf(format string, a ...any) error { return fmt.Errorf(format, a...) }
 
 func TestTranslateCanceled(t *testing.T) {
-	e := &scriptedEngine{block: true}
+	e := &scriptedEngine{block: true, started: make(chan struct{}, 1)}
 	tr := newTestTranslator(t, e, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for {
-			e.mu.Lock()
-			n := len(e.reqs)
-			e.mu.Unlock()
-			if n > 0 {
-				cancel()
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
+		<-e.started // cancelled while generating
+		cancel()
 	}()
 	_, err := tr.Translate(ctx, shopRequest(t, "q", nil))
 	var te *Error
@@ -257,6 +253,28 @@ func TestTranslateCache(t *testing.T) {
 	r4, err := tr.Translate(ctx, shopRequest(t, "how many customers", nil))
 	if err != nil || r4.Cached || tr.cache.len() != 1 {
 		t.Fatalf("after eviction: %+v, %v, cache len %d", r4, err, tr.cache.len())
+	}
+}
+
+// TestTranslateCacheSchemaKey: a caller's SchemaKey stands for the schema in the cache key, so
+// the schema is not hashed again; equal keys hit, different keys miss.
+func TestTranslateCacheSchemaKey(t *testing.T) {
+	e := &scriptedEngine{answers: []string{"SELECT count(*) FROM customers", "SELECT count(*) FROM orders"}}
+	tr := newTestTranslator(t, e, Options{})
+	ctx := context.Background()
+	req := shopRequest(t, "how many customers", nil)
+	req.SchemaKey = "fp1/2048"
+	if _, err := tr.Translate(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	// The same key with another DDL: the caller vouched they are equal, so it is a hit.
+	req.SchemaDDL += "\nCREATE TABLE extra (x int);"
+	if r, err := tr.Translate(ctx, req); err != nil || !r.Cached {
+		t.Fatalf("same SchemaKey: %+v, %v: want a cache hit", r, err)
+	}
+	req.SchemaKey = "fp2/2048"
+	if r, err := tr.Translate(ctx, req); err != nil || r.Cached || r.SQL != "SELECT count(*) FROM orders" {
+		t.Fatalf("other SchemaKey: %+v, %v: want a new translation", r, err)
 	}
 }
 
@@ -343,6 +361,27 @@ func (e *gatedEngine) Generate(ctx context.Context, req GenerateRequest) (Genera
 	return GenerateResult{Text: "SELECT count(*) FROM customers;"}, nil
 }
 
+// waitingCtx is a context that reports the first call of its Done method, which a Translate
+// makes only to wait: on the leader's flight, or (leading itself) in the engine.
+type waitingCtx struct {
+	context.Context
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func newWaitingCtx(ctx context.Context) *waitingCtx {
+	return &waitingCtx{Context: ctx, waiting: make(chan struct{})}
+}
+
+func (c *waitingCtx) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.waiting) })
+	return c.Context.Done()
+}
+
+// Identical questions asked while the first is generating wait for it: one generation, and
+// the followers share its SQL. The followers are asked only once the leader generates and
+// the leader is released only once both followers wait, so without the shared flight each
+// follower would generate too (the cache cannot serve them: it is empty until the release).
 func TestTranslateConcurrentSameQuestionGeneratesOnce(t *testing.T) {
 	e := &gatedEngine{started: make(chan struct{}, 8), release: make(chan struct{})}
 	tr := newTestTranslator(t, e, Options{})
@@ -351,24 +390,16 @@ func TestTranslateConcurrentSameQuestionGeneratesOnce(t *testing.T) {
 		err error
 	}
 	outs := make(chan out, 3)
-	ask := func() {
-		r, err := tr.Translate(context.Background(), shopRequest(t, "how many customers", nil))
+	ask := func(ctx context.Context) {
+		r, err := tr.Translate(ctx, shopRequest(t, "how many customers", nil))
 		outs <- out{r, err}
 	}
-	go ask()
+	go ask(context.Background())
 	<-e.started // the leader is generating
-	go ask()
-	go ask()
-	// Wait until both followers are parked on the leader's flight (polling the map is the
-	// only observable sign; it is bounded by the test's timeout).
-	for {
-		tr.mu.Lock()
-		n := len(tr.inflight)
-		tr.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	for range 2 {
+		ctx := newWaitingCtx(context.Background())
+		go ask(ctx)
+		<-ctx.waiting
 	}
 	close(e.release)
 	cached := 0
@@ -388,6 +419,8 @@ func TestTranslateConcurrentSameQuestionGeneratesOnce(t *testing.T) {
 	}
 }
 
+// A follower whose leader is cancelled does not take the leader's error: it translates
+// itself. The leader is cancelled only once the follower waits on its flight.
 func TestTranslateFollowerRetriesAfterLeaderCancelled(t *testing.T) {
 	e := &gatedEngine{started: make(chan struct{}, 8), release: make(chan struct{})}
 	tr := newTestTranslator(t, e, Options{})
@@ -399,13 +432,21 @@ func TestTranslateFollowerRetriesAfterLeaderCancelled(t *testing.T) {
 	}()
 	<-e.started
 	followerRes := make(chan Result, 1)
+	fctx := newWaitingCtx(context.Background())
 	go func() {
-		r, err := tr.Translate(context.Background(), shopRequest(t, "how many customers", nil))
+		r, err := tr.Translate(fctx, shopRequest(t, "how many customers", nil))
 		if err != nil {
 			t.Error(err)
 		}
 		followerRes <- r
 	}()
+	<-fctx.waiting // the follower waits on the leader's flight
+	e.mu.Lock()
+	calls := e.calls
+	e.mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("%d generations while the follower waits, want the leader's only", calls)
+	}
 	cancel()
 	if err := <-leaderErr; !errors.Is(err, context.Canceled) {
 		t.Fatalf("leader: %v, want context.Canceled", err)
@@ -427,5 +468,33 @@ func TestNeutraliseSpecialTokens(t *testing.T) {
 		if got := neutraliseSpecialTokens(in); got != want {
 			t.Errorf("neutraliseSpecialTokens(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Every grammar mode name parses to its mode and back; any other name is an error that says
+// which names there are, never a default.
+func TestParseGrammarMode(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want GrammarMode
+		err  bool
+	}{
+		{"schema", GrammarFull, false},
+		{"narrow", GrammarNarrow, false},
+		{"off", GrammarOff, false},
+		{"", 0, true},
+		{"full", 0, true},
+		{"Schema", 0, true},
+	} {
+		got, err := ParseGrammarMode(tt.name)
+		switch {
+		case tt.err && (err == nil || !strings.Contains(err.Error(), "want schema, narrow or off")):
+			t.Errorf("ParseGrammarMode(%q) = %v, %v; want an error listing the modes", tt.name, got, err)
+		case !tt.err && (err != nil || got != tt.want || got.String() != tt.name || !got.Valid()):
+			t.Errorf("ParseGrammarMode(%q) = %v (%q), %v; want %d", tt.name, int(got), got, err, int(tt.want))
+		}
+	}
+	if m := GrammarMode(7); m.Valid() || m.String() != "GrammarMode(7)" {
+		t.Errorf("GrammarMode(7): valid %v, %q", m.Valid(), m)
 	}
 }

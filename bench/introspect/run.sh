@@ -10,7 +10,8 @@
 #     2,000 tokens (with and without building the Pruner) and rendering, without a server;
 #   - RECALL lines: the share of sql-eval questions whose gold tables and columns survive Prune,
 #     on one catalog holding all eleven defog databases (one schema each) and on each alone, at
-#     1k and 2k tokens (needs ../shared/defog-data and ../shared/sql-eval; skipped otherwise).
+#     1k and 2k tokens (testdata/defog-data and testdata/sql-eval; the test fails when the
+#     combined catalog's figures differ from the README's).
 # Needs PostgreSQL server binaries (see internal/pgcluster). Timings on a shared machine vary:
 # compare runs from the same machine and load.
 set -euo pipefail

@@ -95,8 +95,8 @@ func runDemo(cmd *cobra.Command) error {
 	}
 	fmt.Fprintf(out, "  EXPLAIN ASK %s;   -- shows the SQL without running it\n", demodb.Questions[0])
 	fmt.Fprintln(out, "\nIn interactive psql, quote questions that hold an apostrophe: ASK $$what's the average order value$$;")
-	if p.unavailable != nil {
-		fmt.Fprintf(out, "\nNote: ASK is not available: %s\n%s\nOrdinary SQL works meanwhile.\n", p.unavailable.Reason, p.unavailable.Hint)
+	if ue := p.Unavailable(); ue != nil {
+		fmt.Fprintf(out, "\nNote: ASK is not available: %s\n%s\nOrdinary SQL works meanwhile.\n", ue.Reason, ue.Hint)
 	}
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 	return <-errc

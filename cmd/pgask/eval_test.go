@@ -16,26 +16,26 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgask/pgask/askservice"
 	"github.com/pgask/pgask/internal/asktest"
 	"github.com/pgask/pgask/internal/pgcluster"
 	"github.com/pgask/pgask/internal/pgtest"
 	"github.com/pgask/pgask/internal/testmodel"
-	"github.com/pgask/pgask/proxy/ask"
 	"github.com/pgask/pgask/translate"
 	"github.com/pgask/pgask/translate/sqleval"
 )
 
-// sharedDir is ../shared next to the repository (PGASK_SHARED overrides it); tests that need
-// the sql-eval questions and the defog databases skip when it is missing.
+// sharedDir is the folder holding the sql-eval questions (sql-eval) and the defog databases
+// (defog-data): the repository's testdata, or PGASK_SHARED when set.
 func sharedDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("PGASK_SHARED")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared")
+		dir = filepath.Join("..", "..", "testdata")
 	}
 	for _, sub := range []string{"sql-eval", "defog-data"} {
 		if _, err := os.Stat(filepath.Join(dir, sub)); err != nil {
-			t.Skipf("%s not found in %s (../shared next to the repository; set PGASK_SHARED): %v", sub, dir, err)
+			t.Fatalf("%s not found in %s: %v", sub, dir, err)
 		}
 	}
 	return dir
@@ -73,8 +73,8 @@ func (e *goldEngine) Generate(_ context.Context, req translate.GenerateRequest) 
 // template) in front of c and returns its address.
 func startFakePgask(t *testing.T, c *pgcluster.Cluster, engine translate.Engine) string {
 	t.Helper()
-	return asktest.Serve(t, c.Addr(), engine, translate.Options{Model: "gold", Grammar: translate.GrammarOff, MaxTokens: 400},
-		ask.Options{Notice: true, SchemaBudget: 2048, StatementTimeout: time.Minute})
+	return asktest.Serve(t, c.Addr(), askservice.Options{Engine: askservice.EngineOf(engine, "gold"), Grammar: translate.GrammarOff,
+		MaxTokens: 400, Notice: true, SchemaBudget: 2048, StatementTimeout: time.Minute})
 }
 
 type evalFixture struct {
@@ -89,7 +89,7 @@ func defogFixture(t *testing.T) *evalFixture {
 	dir := sharedDir(t)
 	csvs, _ := filepath.Glob(filepath.Join(dir, "sql-eval", "*.csv"))
 	if len(csvs) == 0 {
-		t.Skipf("no question files in %s", filepath.Join(dir, "sql-eval"))
+		t.Fatalf("no question files in %s", filepath.Join(dir, "sql-eval"))
 	}
 	f := &evalFixture{files: map[string][]sqleval.Question{}}
 	dbs := map[string]bool{}
@@ -216,7 +216,7 @@ func TestEvalDefog(t *testing.T) {
 	t.Run("failing answer and timeout", func(t *testing.T) {
 		qs := f.files["instruct_basic_postgres.csv"]
 		if len(qs) < 4 {
-			t.Skip("basic file has fewer than 4 questions")
+			t.Fatal("basic file has fewer than 4 questions")
 		}
 		qs = qs[:4]
 		answers := goldAnswers(qs)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pgask/pgask/askservice"
 	"github.com/pgask/pgask/introspect"
 	"github.com/pgask/pgask/proxy"
 	"github.com/pgask/pgask/proxy/ask"
@@ -110,21 +111,21 @@ func (m *metrics) addSchemaCache(stats func() introspect.CacheStats) {
 	}
 }
 
-// addEngine exports the in-process engine's counters once it is loaded.
-func (m *metrics) addEngine(p *pipeline) {
-	if p == nil || p.model == nil {
+// addEngine exports the engine's queue counters when it reports them (the in-process one).
+func (m *metrics) addEngine(svc *askservice.Service) {
+	if _, ok := svc.EngineStats(); !ok {
 		return
 	}
-	model := p.model
+	stats := func() askservice.EngineStats { st, _ := svc.EngineStats(); return st }
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "pgask_engine_queue_full_total", Help: "Generations refused because the engine's queue was full.",
-	}, func() float64 { return float64(model.Stats().QueueFull) }),
+	}, func() float64 { return float64(stats().QueueFull) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pgask_engine_queue_depth", Help: "Generations waiting for a free llama context (slots of model.queue-depth in use).",
-		}, func() float64 { return float64(model.Stats().Queued) }),
+		}, func() float64 { return float64(stats().Queued) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pgask_engine_busy", Help: "llama contexts generating now (at most model.parallel).",
-		}, func() float64 { return float64(model.Stats().Busy) }))
+		}, func() float64 { return float64(stats().Busy) }))
 }
 
 // observe records one ASK; use it as the ask handler's observer.
@@ -170,8 +171,8 @@ func (m *metrics) handler(upstreamAddr string, pipe func() *pipeline) http.Handl
 			return
 		}
 		c.Close()
-		if p.unavailable != nil {
-			http.Error(w, p.unavailable.Error(), http.StatusServiceUnavailable)
+		if ue := p.Unavailable(); ue != nil {
+			http.Error(w, ue.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/spf13/pflag"
 
 	"github.com/pgask/pgask/config"
@@ -190,12 +191,24 @@ func TestLimitsFromConfig(t *testing.T) {
 	if codeOf(err) != "54000" {
 		t.Errorf("4 kB message with max-message-size 2kB: want 54000, got %v", err)
 	}
+	start := time.Now()
 	idle, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer idle.Close(ctx)
-	time.Sleep(6 * time.Second) // longer than idle-timeout: the proxy closes the session
+	// The proxy ends the silent session once idle-timeout has passed since its last message
+	// (sent after start), with a FATAL; without the setting it never would, and the read
+	// deadline fails the test.
+	nc := idle.PgConn().Conn()
+	_ = nc.SetReadDeadline(time.Now().Add(time.Minute))
+	msg, err := pgproto3.NewFrontend(nc, nc).Receive()
+	if e, ok := msg.(*pgproto3.ErrorResponse); !ok || e.Code != "57P05" {
+		t.Fatalf("idle session: got %#v, %v; want FATAL 57P05 (idle-session timeout)", msg, err)
+	}
+	if d := time.Since(start); d < 3*time.Second {
+		t.Errorf("idle session closed after %v, idle-timeout is 3s", d)
+	}
 	if _, err := idle.Exec(ctx, "SELECT 1"); err == nil {
 		t.Error("a session idle for longer than idle-timeout still works")
 	}

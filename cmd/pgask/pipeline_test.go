@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,26 +13,36 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgask/pgask/askservice"
 	"github.com/pgask/pgask/config"
+	"github.com/pgask/pgask/translate"
 )
 
-// The 58P01 hint fits what model.path names: a known model can be pulled, a file must exist.
-func TestUnavailableHint(t *testing.T) {
-	tests := []struct {
-		path, want, not string
-	}{
-		{"sqlcoder-7b-2", "pgask pull sqlcoder-7b-2", "exists"},
-		{"https://example.com/m.gguf", "pgask pull https://example.com/m.gguf", "exists"},
-		{"/models/missing.gguf", "Check that /models/missing.gguf exists", "pgask pull /models"},
+// The configuration maps onto the service's options; a grammar mode or an engine it does not
+// know is an error naming the key, never a default.
+func TestServiceOptions(t *testing.T) {
+	base := config.Config{Engine: "llama", Upstream: "127.0.0.1:5432", Model: config.ModelConfig{Path: "m.gguf", LogLevel: "info"},
+		Ask: config.AskConfig{Grammar: "narrow"}}
+	opts, err := serviceOptions(&base, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		cfg := &config.Config{Engine: "llama", Model: config.ModelConfig{Path: tt.path}}
-		ue := unavailable(cfg, errors.New("open: no such file\nmore"))
-		if !strings.Contains(ue.Hint, tt.want) || strings.Contains(ue.Hint, tt.not) {
-			t.Errorf("%s: hint %q, want it to contain %q and not %q", tt.path, ue.Hint, tt.want, tt.not)
-		}
-		if !strings.Contains(ue.Reason, tt.path) || strings.Contains(ue.Reason, "more") {
-			t.Errorf("%s: reason %q should name the model and keep only the first line of the error", tt.path, ue.Reason)
+	if l, ok := opts.Engine.(askservice.Llama); !ok || l.Model != "m.gguf" || l.Options.LogLevel != slog.LevelInfo || opts.Grammar != translate.GrammarNarrow {
+		t.Errorf("options = %+v", opts)
+	}
+	for _, tt := range []struct {
+		mod func(*config.Config)
+		key string
+	}{
+		{func(c *config.Config) { c.Ask.Grammar = "full" }, "ask.grammar"},
+		{func(c *config.Config) { c.Ask.Grammar = "" }, "ask.grammar"},
+		{func(c *config.Config) { c.Engine = "vllm" }, "engine"},
+		{func(c *config.Config) { c.Model.LogLevel = "loud" }, "model.log-level"},
+	} {
+		cfg := base
+		tt.mod(&cfg)
+		if _, err := serviceOptions(&cfg, nil, nil, nil); err == nil || !strings.HasPrefix(err.Error(), tt.key+":") {
+			t.Errorf("%s: err = %v, want one naming the key", tt.key, err)
 		}
 	}
 }

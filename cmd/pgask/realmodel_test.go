@@ -68,12 +68,18 @@ func TestAskWithRealModel(t *testing.T) {
 	model := realModel(t)
 	c, db := shopCluster(t)
 	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+	// No generation timeout: what the model answers must not depend on how loaded the machine
+	// is (under -race, or beside other jobs, a translation takes minutes).
 	addr, p := startServePipeline(t, "--upstream", c.Addr(), "--model", model, "--ask-max-tokens", "160",
-		"--audit-file", audit)
-	if p.template != "instruct" {
-		t.Fatalf("template %q, want instruct: the prompt must come from the model's own chat template", p.template)
+		"--ask-generation-timeout", "0", "--audit-file", audit)
+	if p.Template() != "instruct" {
+		t.Fatalf("template %q, want instruct: the prompt must come from the model's own chat template", p.Template())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// Only go test's own -timeout bounds the test (less a minute to report what hung).
+	ctx, cancel := context.WithCancel(context.Background())
+	if d, ok := t.Deadline(); ok {
+		ctx, cancel = context.WithDeadline(context.Background(), d.Add(-time.Minute))
+	}
 	defer cancel()
 
 	qs, err := sqleval.ReadQuestions(strings.NewReader(demodb.EvalQuestions))
@@ -94,7 +100,7 @@ func TestAskWithRealModel(t *testing.T) {
 		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { onNotice(n) }
 		return pgconn.ConnectConfig(ctx, cfg)
 	}
-	recs, err := runEval(ctx, qs, connect, evalOptions{Timeout: 3 * time.Minute})
+	recs, err := runEval(ctx, qs, connect, evalOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

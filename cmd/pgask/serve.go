@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pgask/pgask/askservice"
 	"github.com/pgask/pgask/config"
 	"github.com/pgask/pgask/proxy"
 	"github.com/pgask/pgask/proxy/ask"
@@ -159,52 +159,30 @@ func newServerWith(ctx context.Context, cfg *config.Config, log *slog.Logger, m 
 	opts.Logger = log
 	// ggml reports through the process-wide default logger: route it to ours.
 	slog.SetDefault(log)
-	observe, closeAudit, err := openAudit(cfg.Audit.File)
-	if err != nil {
-		return nil, nil, err
-	}
-	observers := func(ev ask.Event) {
+	sopts, err := serviceOptions(cfg, log, models.TerminalProgress(os.Stderr), func(ev ask.Event) {
 		m.observe(ev)
-		if observe != nil {
-			observe(ev)
-		}
 		for _, o := range extra {
 			o(ev)
 		}
-	}
-	p, err := buildPipeline(ctx, cfg, log, models.TerminalProgress(os.Stderr), observers)
+	})
 	if err != nil {
-		closeAudit.Close()
 		return nil, nil, err
 	}
-	m.addEngine(p)
-	if p.schemas != nil {
-		m.addSchemaCache(p.schemas.Stats)
+	svc, err := askservice.New(ctx, sopts)
+	if err != nil {
+		return nil, nil, err
 	}
-	p.metrics = m
-	p.closers = append([]io.Closer{closeAudit}, p.closers...)
-	opts.Interceptor = p.handler
+	m.addEngine(svc)
+	if c := svc.Schemas(); c != nil {
+		m.addSchemaCache(c.Stats)
+	}
+	opts.Interceptor = svc.Handler()
 	srv, err := proxy.New(opts)
 	if err != nil {
-		p.Close()
+		svc.Close()
 		return nil, nil, fmt.Errorf("start proxy: %w", err)
 	}
-	return srv, p, nil
-}
-
-// openAudit opens the audit log that audit.file names; observe is nil when it is off.
-func openAudit(file string) (func(ask.Event), io.Closer, error) {
-	switch file {
-	case "":
-		return nil, io.NopCloser(nil), nil
-	case "stderr":
-		return ask.NewAudit(os.Stderr).Observe, io.NopCloser(nil), nil
-	}
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, nil, fmt.Errorf("audit.file: %w", err)
-	}
-	return ask.NewAudit(f).Observe, f, nil
+	return srv, &pipeline{Service: svc, metrics: m}, nil
 }
 
 // relayThreads maps the relay-threads key (0: goroutines only) to proxy.Options (negative).

@@ -274,7 +274,7 @@ func (h *Handler) Parse(ctx context.Context, s *proxy.Session, name, text string
 	ev.Outcome = "ok"
 	if st.DryRun {
 		ev.Outcome = "dry_run"
-		sql = "SELECT " + quoteLiteral(sql) + "::text AS sql"
+		sql = "SELECT " + introspect.QuoteLiteral(sql) + "::text AS sql"
 	} else if h.opts.Notice {
 		if err := s.Send(ctx, &pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: "pgask: " + sql}); err != nil {
 			return "", err
@@ -321,7 +321,7 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 		return "", err
 	}
 	t0 := time.Now()
-	schema, _, err := h.schemas.Get(ctx, s, introspect.Key{
+	schema, fp, err := h.schemas.Get(ctx, s, introspect.Key{
 		Upstream: h.opts.Upstream, Database: s.Database(), User: s.User(), SearchPath: s.StartupParam("search_path"),
 	})
 	ev.Introspect += time.Since(t0)
@@ -340,6 +340,9 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 		Question:  question,
 		Schema:    pruned,
 		SchemaDDL: introspect.Render(pruned),
+		// The cache computed the full schema's fingerprint once; pruning is a function of it,
+		// the question and the budget, so the translation cache need not hash the schema again.
+		SchemaKey: fmt.Sprintf("%x/%d", fp[:], h.opts.SchemaBudget),
 		Checker:   ex,
 	})
 	ev.Attempts, ev.Cached = res.Attempts, res.Cached
@@ -421,7 +424,7 @@ func (h *Handler) fail(ctx context.Context, s *proxy.Session, ev *Event, err err
 	if s.TxStatus() == 'T' {
 		// Any failing statement does; this one names the error in the server's log, and
 		// needs no procedural language (a DO block would load PL/pgSQL into the session).
-		abort := fmt.Sprintf("SELECT %s::pg_catalog.int4", quoteLiteral("pgask: "+perr.Code+" "+perr.Message))
+		abort := fmt.Sprintf("SELECT %s::pg_catalog.int4", introspect.QuoteLiteral("pgask: "+perr.Code+" "+perr.Message))
 		if _, aerr := s.QueryText(context.WithoutCancel(ctx), abort); aerr == nil {
 			h.log.Warn("ASK: could not mark the transaction failed", "peer", s.Peer())
 		}
@@ -453,8 +456,6 @@ func dryRunRows(sql string) []pgproto3.BackendMessage {
 		&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")},
 	}
 }
-
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func pgError(code, msg, detail, hint string) *pgconn.PgError {
 	return &pgconn.PgError{Severity: "ERROR", Code: code, Message: msg, Detail: detail, Hint: hint}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgask/pgask/askservice"
 	"github.com/pgask/pgask/internal/asktest"
 	"github.com/pgask/pgask/internal/demodb"
 	"github.com/pgask/pgask/internal/pgcluster"
@@ -27,16 +29,27 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // scripted plays the model: for a question it returns the completions listed for the first
 // key contained in the prompt's question, one per call (the last one repeats). A completion
-// "BLOCK" waits for the context to end, as a long generation would.
+// "BLOCK" waits for the context to end, as a long generation would, after a send on blocked.
 type scripted struct {
 	mu      sync.Mutex
 	answers map[string][]string
 	calls   map[string]int
 	prompts []string
+	blocked chan struct{} // one value per generation that began to BLOCK (unread ones are dropped)
 }
 
 func newScripted(answers map[string][]string) *scripted {
-	return &scripted{answers: answers, calls: map[string]int{}}
+	return &scripted{answers: answers, calls: map[string]int{}, blocked: make(chan struct{}, 16)}
+}
+
+// waitBlocked returns once a generation is in BLOCK.
+func (e *scripted) waitBlocked(t *testing.T) {
+	t.Helper()
+	select {
+	case <-e.blocked:
+	case <-time.After(time.Minute):
+		t.Fatal("no generation began")
+	}
 }
 
 func (e *scripted) Generate(ctx context.Context, req translate.GenerateRequest) (translate.GenerateResult, error) {
@@ -57,6 +70,10 @@ func (e *scripted) Generate(ctx context.Context, req translate.GenerateRequest) 
 		return translate.GenerateResult{}, errors.New("scripted engine: no answer for this question")
 	}
 	if out == "BLOCK" {
+		select {
+		case e.blocked <- struct{}{}:
+		default:
+		}
 		<-ctx.Done()
 		return translate.GenerateResult{}, ctx.Err()
 	}
@@ -78,7 +95,7 @@ func (e *env) url(user string) string {
 	return "postgres://" + user + "@" + e.addr + "/" + e.db + "?sslmode=disable"
 }
 
-func setup(t *testing.T, answers map[string][]string, mod func(*ask.Options)) *env {
+func setup(t *testing.T, answers map[string][]string, mod func(*askservice.Options)) *env {
 	t.Helper()
 	c := pgtest.Shared(t)
 	db := pgtest.NewDatabase(t, c)
@@ -87,12 +104,13 @@ func setup(t *testing.T, answers map[string][]string, mod func(*ask.Options)) *e
 		t.Fatal(err)
 	}
 	e := &env{cluster: c, db: db, engine: newScripted(answers), events: make(chan ask.Event, 100)}
-	opts := ask.Options{Notice: true, SchemaBudget: 2048, StatementTimeout: 5 * time.Second,
+	opts := askservice.Options{Engine: askservice.EngineOf(e.engine, "scripted"), Grammar: translate.GrammarOff, MaxRepairs: 2,
+		Notice: true, SchemaBudget: 2048, StatementTimeout: 5 * time.Second,
 		Observe: func(ev ask.Event) { e.events <- ev }}
 	if mod != nil {
 		mod(&opts)
 	}
-	e.addr = asktest.Serve(t, c.Addr(), e.engine, translate.Options{Model: "scripted", Grammar: translate.GrammarOff, MaxRepairs: 2}, opts)
+	e.addr = asktest.Serve(t, c.Addr(), opts)
 	return e
 }
 
@@ -345,22 +363,65 @@ func TestEmbeddedAskAsSubquery(t *testing.T) {
 	}
 }
 
+// A CancelRequest for a session whose ASK is generating ends the generation: the ASK fails
+// with query_canceled and the session goes on. Nothing else would end this one (the engine
+// blocks until its context ends, the upstream backend is idle).
 func TestCancelDuringGeneration(t *testing.T) {
 	e := setup(t, map[string][]string{"never ending": {"BLOCK"}}, nil)
 	conn := connect(t, e.url("postgres"))
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, "ASK never ending", pgx.QueryExecModeSimpleProtocol)
+		done <- err
+	}()
+	e.engine.waitBlocked(t)
+	if err := conn.PgConn().CancelRequest(ctx); err != nil {
+		t.Fatalf("CancelRequest: %v", err)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the cancelled ASK is still generating")
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57014" {
+		t.Fatalf("cancelled ASK: %v, want query_canceled (57014)", err)
+	}
+	if ev := <-e.events; ev.Outcome != "canceled" {
+		t.Errorf("outcome %q, want canceled", ev.Outcome)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "select 1").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the session after the cancel: %d, %v", n, err)
+	}
+}
+
+// A query context that ends during generation: pgx sends a CancelRequest and then gives up
+// on the connection; the ASK ends as canceled.
+func TestContextEndsDuringGeneration(t *testing.T) {
+	e := setup(t, map[string][]string{"never ending": {"BLOCK"}}, nil)
+	conn := connect(t, e.url("postgres"))
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := time.Now()
-	_, err := conn.Exec(ctx, "ASK never ending", pgx.QueryExecModeSimpleProtocol)
-	if err == nil {
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, "ASK never ending", pgx.QueryExecModeSimpleProtocol)
+		done <- err
+	}()
+	e.engine.waitBlocked(t)
+	cancel()
+	if err := <-done; err == nil {
 		t.Fatal("blocked ASK returned no error")
 	}
-	if d := time.Since(start); d > 20*time.Second {
-		t.Errorf("cancel took %s", d)
-	}
-	ev := <-e.events
-	if ev.Outcome != "canceled" {
-		t.Errorf("outcome %q, want canceled", ev.Outcome)
+	select {
+	case ev := <-e.events:
+		if ev.Outcome != "canceled" {
+			t.Errorf("outcome %q, want canceled", ev.Outcome)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the ASK is still generating after its client gave up")
 	}
 	// pgx closes the connection when a query's ctx ends; a fresh one works.
 	conn2 := connect(t, e.url("postgres"))
@@ -371,8 +432,10 @@ func TestCancelDuringGeneration(t *testing.T) {
 }
 
 func TestUnavailableEngineKeepsPassThrough(t *testing.T) {
-	e := setup(t, nil, func(o *ask.Options) {
-		o.Unavailable = &ask.UnavailableError{Reason: "model sqlcoder-7b-2 is not downloaded", Hint: "Run: pgask pull sqlcoder-7b-2"}
+	e := setup(t, nil, func(o *askservice.Options) {
+		o.Engine = askservice.EngineFunc(func(context.Context, *slog.Logger) (*askservice.Started, error) {
+			return nil, &ask.UnavailableError{Reason: "model sqlcoder-7b-2 is not downloaded", Hint: "Run: pgask pull sqlcoder-7b-2"}
+		})
 	})
 	conn := connect(t, e.url("postgres"))
 	_, err := conn.Exec(context.Background(), "ASK how many customers", pgx.QueryExecModeSimpleProtocol)
@@ -400,7 +463,7 @@ func TestUnavailableEngineKeepsPassThrough(t *testing.T) {
 func TestStatementTimeoutApplies(t *testing.T) {
 	e := setup(t, map[string][]string{"big cross join": {
 		"SELECT count(*) FROM orders a, orders b, orders c",
-	}}, func(o *ask.Options) { o.StatementTimeout = 200 * time.Millisecond })
+	}}, func(o *askservice.Options) { o.StatementTimeout = 200 * time.Millisecond })
 	conn := connect(t, e.url("postgres"))
 	_, err := conn.Exec(context.Background(), "ASK big cross join", pgx.QueryExecModeSimpleProtocol)
 	var pe *pgconn.PgError
@@ -420,7 +483,7 @@ func TestAuditRecordsEveryAsk(t *testing.T) {
 	var buf syncBuffer
 	audit := ask.NewAudit(&buf)
 	e := setup(t, map[string][]string{"how many customers": {countSQL}, "nobody knows": {"I do not know"}},
-		func(o *ask.Options) { o.Observe = audit.Observe })
+		func(o *askservice.Options) { o.Observe = audit.Observe })
 	conn := connect(t, e.url("postgres"))
 	ctx := context.Background()
 	if _, err := conn.Exec(ctx, "ASK how many customers", pgx.QueryExecModeSimpleProtocol); err != nil {
@@ -479,6 +542,7 @@ func TestOtherSessionsNotDelayedByTranslation(t *testing.T) {
 		_, err := asker.Exec(ctx, "ASK never ending", pgx.QueryExecModeSimpleProtocol)
 		done <- err
 	}()
+	e.engine.waitBlocked(t) // the ASK is generating, and stays so until cancel
 	other := connect(t, e.url("postgres"))
 	// A generous bound: a session stuck behind the ASK would hang here, not be slow.
 	octx, ocancel := context.WithTimeout(context.Background(), 30*time.Second)

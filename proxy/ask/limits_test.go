@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgask/pgask/askservice"
 	"github.com/pgask/pgask/proxy/ask"
 )
 
@@ -147,7 +148,7 @@ func TestMaxQuestionLength(t *testing.T) {
 			{"at the limit, in a transaction", "ASK " + atLimit, true, false},
 		} {
 			t.Run(p.name+"/"+tc.name, func(t *testing.T) {
-				e := setup(t, answers, func(o *ask.Options) { o.MaxQuestionLength = limit })
+				e := setup(t, answers, func(o *askservice.Options) { o.MaxQuestionLength = limit })
 				conn := connect(t, e.url("postgres"))
 				ctx := context.Background()
 				if tc.inTx {
@@ -204,7 +205,7 @@ func TestMaxQuestionLength(t *testing.T) {
 func TestMaxQuestionLengthEmbedded(t *testing.T) {
 	over := question("customers per country", 31)
 	e := setup(t, map[string][]string{over: {"SELECT country, count(*) AS n FROM customers GROUP BY country"}},
-		func(o *ask.Options) { o.MaxQuestionLength = 30 })
+		func(o *askservice.Options) { o.MaxQuestionLength = 30 })
 	conn := connect(t, e.url("postgres"))
 	var total int
 	err := conn.QueryRow(context.Background(), `SELECT sum(n) FROM (ASK `+over+`) "Custom SQL Query"`,
@@ -250,7 +251,7 @@ func TestMaxResultRows(t *testing.T) {
 			{"under the limit, in a transaction", "few rows", true, 10},
 		} {
 			t.Run(p.name+"/"+tc.name, func(t *testing.T) {
-				e := setup(t, answers, func(o *ask.Options) { o.MaxResultRows = limit })
+				e := setup(t, answers, func(o *askservice.Options) { o.MaxResultRows = limit })
 				ctx := context.Background()
 				if err := e.cluster.Exec(ctx, e.db, probeSQL); err != nil {
 					t.Fatal(err)
@@ -333,7 +334,7 @@ func mustQuery(conn *pgx.Conn, sql string, mode pgx.QueryExecMode) pgx.Rows {
 // held to the limit by its own generated query.
 func TestMaxResultRowsDryRunAndEmbedded(t *testing.T) {
 	e := setup(t, map[string][]string{"many rows": {probeQuery(5000)}, "few rows": {probeQuery(10)}},
-		func(o *ask.Options) { o.MaxResultRows = 1000 })
+		func(o *askservice.Options) { o.MaxResultRows = 1000 })
 	ctx := context.Background()
 	if err := e.cluster.Exec(ctx, e.db, probeSQL); err != nil {
 		t.Fatal(err)
@@ -413,7 +414,7 @@ func TestMaxResultRowsAfterRepairInTransaction(t *testing.T) {
 	e := setup(t, map[string][]string{
 		"total stock": {"SELECT sum(stock) FROM products", "SELECT sum(in_stock) AS stock FROM products"},
 		"all stock":   {"SELECT in_stok FROM products", "SELECT in_stock FROM products"},
-	}, func(o *ask.Options) { o.MaxResultRows = 10 })
+	}, func(o *askservice.Options) { o.MaxResultRows = 10 })
 	conn := connect(t, e.url("postgres"))
 	ctx := context.Background()
 	beginWithWrite(t, conn)

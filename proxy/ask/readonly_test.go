@@ -15,11 +15,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgask/pgask/askservice"
 	"github.com/pgask/pgask/internal/asktest"
 	"github.com/pgask/pgask/internal/demodb"
 	"github.com/pgask/pgask/internal/pgcluster"
 	"github.com/pgask/pgask/internal/pgtest"
-	"github.com/pgask/pgask/proxy/ask"
 	"github.com/pgask/pgask/translate"
 	"github.com/pgask/pgask/translate/openai"
 )
@@ -139,9 +139,8 @@ func setupHostile(t *testing.T, cases []hostileCase) *hostileEnv {
 		t.Fatal(err)
 	}
 	e := &hostileEnv{cluster: c, db: db}
-	e.addr = asktest.Serve(t, c.Addr(), hostileEngine(t, cases),
-		translate.Options{Model: "hostile", Grammar: translate.GrammarOff, MaxRepairs: 1},
-		ask.Options{Notice: true, StatementTimeout: 5 * time.Second})
+	e.addr = asktest.Serve(t, c.Addr(), askservice.Options{Engine: askservice.EngineOf(hostileEngine(t, cases), "hostile"),
+		Grammar: translate.GrammarOff, MaxRepairs: 1, Notice: true, StatementTimeout: 5 * time.Second})
 	direct, err := pgx.Connect(ctx, c.URL("postgres", db))
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,7 @@
 // pgask. A Model owns the weights, one or more llama contexts (each driven by one goroutine) and a
 // bounded queue in front of them; Generate decodes greedily by default, applies a GBNF grammar
 // lazily, stops at end of generation, stop strings or a token budget, and reuses the KV cache of a
-// prompt prefix it has already evaluated.
+// prompt prefix it has already evaluated. NewEngine makes a Model a translate.Engine.
 //
 // Build with the project's C flags (see the Makefile): ggml's CPU kernels compiled with Go's
 // default cgo flags are baseline x86-64 and many times slower.

@@ -24,7 +24,7 @@ var defogLoaded struct {
 }
 
 // defogRunner returns a read-only runner on the defog database name, loading its dump from
-// ../shared/defog-data into the package's shared cluster on first use.
+// testdata/defog-data into the package's shared cluster on first use.
 func defogRunner(t *testing.T, ctx context.Context, dir, name string) ConnRunner {
 	t.Helper()
 	c := pgtest.Shared(t)

@@ -48,15 +48,16 @@ func TestReadQuestionsErrors(t *testing.T) {
 	}
 }
 
-// sharedDir is ../shared relative to the repository root (PGASK_SHARED overrides it).
+// sharedDir is the folder holding the sql-eval questions (sql-eval) and the defog databases
+// (defog-data): the repository's testdata, or PGASK_SHARED when set.
 func sharedDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("PGASK_SHARED")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared")
+		dir = filepath.Join("..", "..", "testdata")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "sql-eval")); err != nil {
-		t.Skipf("sql-eval data not found in %s (../shared next to the repository; set PGASK_SHARED): %v", dir, err)
+		t.Fatalf("sql-eval data not found in %s: %v", dir, err)
 	}
 	return dir
 }
