@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -71,14 +70,11 @@ type eventLoop struct {
 	// With a ring, the reads of a batch of events go to the kernel in one io_uring_enter,
 	// and so do the writes they lead to (uring_linux.go says why); without one, each is a
 	// system call of its own.
-	ring        *uring
-	ringFailed  bool         // io_uring_enter failed: the ring is dropped after this batch
-	failRing    atomic.Bool  // tests: the next io_uring_enter fails before the kernel sees it
-	ringDropped atomic.Bool  // the ring failed and was closed
-	tid         atomic.Int32 // tests: the loop thread's id
-	recvq       []loopIO
-	sendq       []loopIO
-	res         []int32
+	ring       *uring
+	ringFailed bool // io_uring_enter failed: the ring is dropped after this batch
+	recvq      []loopIO
+	sendq      []loopIO
+	res        []int32
 }
 
 // loopIO is a read or a write of direction d of a session, queued for the ring.
@@ -90,8 +86,6 @@ type loopIO struct {
 
 // uringEntries bounds the requests of one io_uring_enter; a longer queue takes several.
 const uringEntries = 256
-
-var errRingFailTest = errors.New("io_uring_enter failed (test)")
 
 // notRun marks a queued request the kernel did not run (io_uring_enter failed).
 const notRun = -1 << 31
@@ -288,7 +282,9 @@ func fdConn(fd int) (net.Conn, error) {
 
 func (l *eventLoop) run() {
 	runtime.LockOSThread() // the thread ends with the loop
-	l.tid.Store(int32(syscall.Gettid()))
+	if h := l.srv.opts.relayHooks; h != nil && h.started != nil {
+		h.started(syscall.Gettid())
+	}
 	if !l.srv.opts.RelayNoIOURing {
 		// The ring belongs to this thread (IORING_SETUP_SINGLE_ISSUER): it is made here.
 		ring, err := newUring(uringEntries)
@@ -384,7 +380,9 @@ func (l *eventLoop) run() {
 			if l.ringFailed {
 				l.ring.close()
 				l.ring = nil
-				l.ringDropped.Store(true)
+				if h := l.srv.opts.relayHooks; h != nil && h.ringDropped != nil {
+					h.ringDropped()
+				}
 			}
 		}
 		// A slot freed in this batch is reused only now, so that a later event of the batch
@@ -601,8 +599,11 @@ func (l *eventLoop) results(n int) []int32 {
 // submit runs the prepared requests; one that did not run keeps notRun in res and is then
 // made as a system call of its own.
 func (l *eventLoop) submit(res []int32) {
-	err := errRingFailTest
-	if !l.failRing.Load() {
+	var err error
+	if h := l.srv.opts.relayHooks; h != nil && h.submit != nil {
+		err = h.submit()
+	}
+	if err == nil {
 		err = l.ring.submit(res)
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -408,7 +410,17 @@ func TestRelayThreadRingFailure(t *testing.T) {
 		t.Skip("PGASK_TEST_RELAY_IO_URING=0: no ring to fail")
 	}
 	c := pgtest.Shared(t)
-	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1})
+	var failRing, ringDropped atomic.Bool
+	hooks := &relayHooks{
+		submit: func() error {
+			if failRing.Load() {
+				return errors.New("io_uring_enter failed (test)")
+			}
+			return nil
+		},
+		ringDropped: func() { ringDropped.Store(true) },
+	}
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, relayHooks: hooks})
 	ctx := ctxT(t)
 	conn := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
 	defer conn.Close(ctx)
@@ -429,9 +441,9 @@ func TestRelayThreadRingFailure(t *testing.T) {
 		t.Fatal("two sockets read in one round of the loop made no io_uring batch")
 	}
 	// The next io_uring_enter fails: that of the next batch, the reads of a and b.
-	l.failRing.Store(true)
+	failRing.Store(true)
 	readTogether(t, l, a, b)
-	if !l.ringDropped.Load() {
+	if !ringDropped.Load() {
 		t.Fatal("the relay thread kept its ring after io_uring_enter failed")
 	}
 	concurrentQueries(t, addr, 8, 50)
@@ -500,7 +512,9 @@ func TestRelayThreadIdleTimeoutAlone(t *testing.T) {
 // alone. Counted by the kernel: the thread's context switches while a session sits idle on it.
 func TestRelayThreadSleepsWhenIdle(t *testing.T) {
 	c := pgtest.Shared(t)
-	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1})
+	var loopTid atomic.Int32
+	hooks := &relayHooks{started: func(tid int) { loopTid.Store(int32(tid)) }}
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, relayHooks: hooks})
 	ctx := ctxT(t)
 	conn := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
 	for i := range 50 {
@@ -511,7 +525,7 @@ func TestRelayThreadSleepsWhenIdle(t *testing.T) {
 	if st := srv.Stats(); st.RelayThreadSessions != 1 {
 		t.Fatalf("relay thread sessions %d, want 1", st.RelayThreadSessions)
 	}
-	tid := srv.loops[0].tid.Load()
+	tid := loopTid.Load()
 	switches := func() int {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/status", tid))
 		if err != nil {
