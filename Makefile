@@ -54,8 +54,8 @@ fuzz:
 # checked for arm64 Linux and for macOS (goroutine relay only).
 vet:
 	$(GO) vet ./...
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./proxy ./proxy/asksplit ./config
-	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./proxy ./proxy/asksplit ./config
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./proxy ./proxy/asksplit ./proxy/internal/... ./config
+	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./proxy ./proxy/asksplit ./proxy/internal/... ./config
 
 # gofmt, go vet, staticcheck (pinned; go run fetches it once into the module cache) and a tidy
 # go.mod. CI runs it.

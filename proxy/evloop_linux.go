@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/pgask/pgask/proxy/internal/uring"
 )
 
 // The event loop relays plain-TCP sessions the way PgBouncer does: one OS thread waits in
@@ -23,8 +25,8 @@ import (
 // a read and a write per direction plus a share of one epoll_wait: no EAGAIN read before
 // parking, no netpoller wake-up, no goroutine hand-off (bench/proxy/run.sh measures it).
 // Where the kernel has io_uring, the reads of one batch of events go to the kernel in one
-// io_uring_enter, and the writes they lead to in a second (runQueue, uring_linux.go): about
-// one system call per transaction instead of four and a half.
+// io_uring_enter, and the writes they lead to in a second (runQueue; the ring is package
+// proxy/internal/uring): about one system call per transaction instead of four and a half.
 //
 // The loop only does the plain part of relaying. Everything else is handed back to the
 // goroutine relay, which owns all the rest of a session's life: a Query or Parse that
@@ -68,9 +70,9 @@ type eventLoop struct {
 	freeLater []int32 // slots freed during a batch of events, reusable after it
 
 	// With a ring, the reads of a batch of events go to the kernel in one io_uring_enter,
-	// and so do the writes they lead to (uring_linux.go says why); without one, each is a
+	// and so do the writes they lead to (package uring says why); without one, each is a
 	// system call of its own.
-	ring       *uring
+	ring       *uring.Ring
 	ringFailed bool // io_uring_enter failed: the ring is dropped after this batch
 	recvq      []loopIO
 	sendq      []loopIO
@@ -287,14 +289,14 @@ func (l *eventLoop) run() {
 	}
 	if !l.srv.opts.RelayNoIOURing {
 		// The ring belongs to this thread (IORING_SETUP_SINGLE_ISSUER): it is made here.
-		ring, err := newUring(uringEntries)
+		ring, err := uring.New(uringEntries)
 		if err != nil {
 			l.srv.log.Info("relay thread: io_uring unavailable, one system call per read and write", "err", err)
 		} else {
 			l.ring = ring
 			defer func() {
 				if l.ring != nil {
-					l.ring.close()
+					l.ring.Close()
 				}
 			}()
 		}
@@ -370,15 +372,15 @@ func (l *eventLoop) run() {
 			}
 		}
 		if l.ring != nil {
-			l.runQueue(l.recvq, uringOpRecv)
+			l.runQueue(l.recvq, uring.Recv)
 			clear(l.recvq)
 			l.recvq = l.recvq[:0]
 			// The reads queued the writes they lead to.
-			l.runQueue(l.sendq, uringOpSend)
+			l.runQueue(l.sendq, uring.Send)
 			clear(l.sendq)
 			l.sendq = l.sendq[:0]
 			if l.ringFailed {
-				l.ring.close()
+				l.ring.Close()
 				l.ring = nil
 				if h := l.srv.opts.relayHooks; h != nil && h.ringDropped != nil {
 					h.ringDropped()
@@ -604,7 +606,7 @@ func (l *eventLoop) submit(res []int32) {
 		err = h.submit()
 	}
 	if err == nil {
-		err = l.ring.submit(res)
+		err = l.ring.Submit(res)
 	}
 	if err != nil {
 		// What the kernel did not take stays in the ring: the ring cannot be used again.
@@ -615,12 +617,12 @@ func (l *eventLoop) submit(res []int32) {
 	l.srv.counters.ringBatches.Add(1)
 }
 
-// runQueue makes the reads (uringOpRecv) or the writes (uringOpSend) queued in q, through
+// runQueue makes the reads (uring.Recv) or the writes (uring.Send) queued in q, through
 // the ring uringEntries at a time, or as system calls of their own when q holds one (a
 // request alone costs more than the call) or the ring has failed. Every result of a chunk is
 // accounted before any is acted on: acting on one may hand its session back, and the
 // hand-back must carry what the chunk's other requests moved for that session.
-func (l *eventLoop) runQueue(q []loopIO, op uint8) {
+func (l *eventLoop) runQueue(q []loopIO, op uring.Op) {
 	alone := len(q) == 1
 	for len(q) > 0 {
 		if alone || l.ringFailed {
@@ -629,14 +631,14 @@ func (l *eventLoop) runQueue(q []loopIO, op uint8) {
 			}
 			return
 		}
-		batch := q[:min(len(q), l.ring.space())]
+		batch := q[:min(len(q), l.ring.Space())]
 		q = q[len(batch):]
 		res := l.results(len(batch))
 		for i := range batch {
 			e := &batch[i]
 			e.n = -1
 			if fd, b := e.buffer(op); len(b) > 0 {
-				l.ring.prep(op, fd, b, uint64(i))
+				l.ring.Prep(op, fd, b, uint64(i))
 				e.n = len(b)
 			}
 		}
@@ -655,14 +657,14 @@ func (l *eventLoop) runQueue(q []loopIO, op uint8) {
 }
 
 // plain makes e's read or write without the ring.
-func (e *loopIO) plain(op uint8) {
-	if op == uringOpSend {
+func (e *loopIO) plain(op uring.Op) {
+	if op == uring.Send {
 		e.ls.dir[e.d].queued = false
 	}
 	if e.ls.gone {
 		return
 	}
-	if op == uringOpRecv {
+	if op == uring.Recv {
 		e.ls.pump(e.d)
 	} else {
 		e.ls.flush(e.d)
@@ -671,10 +673,10 @@ func (e *loopIO) plain(op uint8) {
 
 // buffer prepares e's read or write: the socket and the bytes to read into or write, none
 // when the session is gone or has nothing left to write.
-func (e *loopIO) buffer(op uint8) (int, []byte) {
+func (e *loopIO) buffer(op uring.Op) (int, []byte) {
 	dd := &e.ls.dir[e.d]
 	m := dd.m
-	if op == uringOpSend {
+	if op == uring.Send {
 		dd.queued = false
 		if e.ls.gone || dd.wpos >= m.r {
 			return -1, nil
@@ -688,8 +690,8 @@ func (e *loopIO) buffer(op uint8) (int, []byte) {
 }
 
 // account records the n bytes e's request moved.
-func (e *loopIO) account(op uint8, n int) {
-	if op == uringOpRecv {
+func (e *loopIO) account(op uring.Op, n int) {
+	if op == uring.Recv {
 		e.ls.dir[e.d].m.w += n
 	} else {
 		e.ls.dir[e.d].wpos += n
@@ -698,7 +700,7 @@ func (e *loopIO) account(op uint8, n int) {
 
 // finish acts on the result r of e's request (bytes, -errno or notRun) as pump and flush do
 // on theirs.
-func (e *loopIO) finish(op uint8, r int32) {
+func (e *loopIO) finish(op uring.Op, r int32) {
 	ls := e.ls
 	if r == notRun {
 		e.plain(op)
@@ -709,7 +711,7 @@ func (e *loopIO) finish(op uint8, r int32) {
 		n, errno = 0, syscall.Errno(-r)
 	}
 	switch {
-	case op == uringOpRecv:
+	case op == uring.Recv:
 		ls.readDone(e.d, n, errno)
 	case n == e.n:
 		ls.written(e.d)

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgask/pgask/internal/pgtest"
+	"github.com/pgask/pgask/proxy/internal/uring"
 )
 
 // Plain-TCP sessions run on the relay thread, with its reads and writes batched through
@@ -189,6 +190,16 @@ func readySockets(t *testing.T, epfd int) int {
 		}
 	}
 	return k
+}
+
+// ringAvailable says whether this kernel lets the relay threads make a ring.
+func ringAvailable() bool {
+	r, err := uring.New(8)
+	if err != nil {
+		return false
+	}
+	r.Close()
+	return true
 }
 
 // waitUntil polls cond until it holds; the minute is only there so that a broken build

@@ -1,6 +1,6 @@
 //go:build linux
 
-package proxy
+package uring
 
 import (
 	"bytes"
@@ -9,30 +9,23 @@ import (
 	"testing"
 )
 
+// notRun marks a request with no result.
+const notRun = -1 << 31
+
 // testRing makes a ring or skips: io_uring may be disabled where the tests run (sysctl
 // kernel.io_uring_disabled, a container's seccomp profile, a kernel before 6.1).
-func testRing(t *testing.T) *uring {
+func testRing(t *testing.T) *Ring {
 	t.Helper()
 	// The ring is IORING_SETUP_SINGLE_ISSUER: only the thread that made it may submit
 	// (another gets EEXIST), as the relay thread, locked to its OS thread, does.
 	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread)
-	r, err := newUring(8)
+	r, err := New(8)
 	if err != nil {
 		t.Skipf("io_uring unavailable here, the relay threads use plain system calls: %v", err)
 	}
-	t.Cleanup(r.close)
+	t.Cleanup(r.Close)
 	return r
-}
-
-// ringAvailable says whether this kernel lets the relay threads make a ring.
-func ringAvailable() bool {
-	r, err := newUring(8)
-	if err != nil {
-		return false
-	}
-	r.close()
-	return true
 }
 
 // The ring is only a faster way to make non-blocking calls: every request of a batch has its
@@ -50,11 +43,11 @@ func TestUringNeverWaits(t *testing.T) {
 	// A send and, in the same batch, a recv of it; then a recv with nothing there.
 	msg := []byte("Q\x00\x00\x00\x0dselect 1\x00")
 	in := make([]byte, 64)
-	r.prep(uringOpSend, fds[0], msg, 0)
-	r.prep(uringOpRecv, fds[1], in, 1)
-	r.prep(uringOpRecv, fds[1], in, 2)
+	r.Prep(Send, fds[0], msg, 0)
+	r.Prep(Recv, fds[1], in, 1)
+	r.Prep(Recv, fds[1], in, 2)
 	res := []int32{notRun, notRun, notRun}
-	if err := r.submit(res); err != nil {
+	if err := r.Submit(res); err != nil {
 		t.Fatal(err)
 	}
 	if res[0] != int32(len(msg)) || res[1] != int32(len(msg)) || !bytes.Equal(in[:len(msg)], msg) {
@@ -66,10 +59,10 @@ func TestUringNeverWaits(t *testing.T) {
 
 	// Writes far larger than the socket buffer: the first is cut short, the next finds no room.
 	big := make([]byte, 16<<20)
-	r.prep(uringOpSend, fds[0], big, 0)
-	r.prep(uringOpSend, fds[0], big, 1)
+	r.Prep(Send, fds[0], big, 0)
+	r.Prep(Send, fds[0], big, 1)
 	res = []int32{notRun, notRun}
-	if err := r.submit(res); err != nil {
+	if err := r.Submit(res); err != nil {
 		t.Fatal(err)
 	}
 	if res[0] <= 0 || res[0] >= int32(len(big)) || res[1] != -int32(syscall.EAGAIN) {
@@ -77,10 +70,10 @@ func TestUringNeverWaits(t *testing.T) {
 	}
 
 	// A request on a descriptor that is not a socket fails alone; the batch goes on.
-	r.prep(uringOpRecv, 1<<20, in, 0)
-	r.prep(uringOpRecv, fds[1], in, 1)
+	r.Prep(Recv, 1<<20, in, 0)
+	r.Prep(Recv, fds[1], in, 1)
 	res = []int32{notRun, notRun}
-	if err := r.submit(res); err != nil {
+	if err := r.Submit(res); err != nil {
 		t.Fatal(err)
 	}
 	if res[0] != -int32(syscall.EBADF) || res[1] <= 0 {

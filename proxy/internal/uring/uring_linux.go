@@ -1,6 +1,6 @@
 //go:build linux
 
-package proxy
+package uring
 
 import (
 	"fmt"
@@ -9,21 +9,9 @@ import (
 	"unsafe"
 )
 
-// uring is the part of io_uring the relay thread uses: a batch of non-blocking send(2) or
-// recv(2) calls on different sockets made by one io_uring_enter instead of one system call
-// each. Every request carries MSG_DONTWAIT, so the kernel runs it inline during the enter
-// and completes it with -EAGAIN rather than waiting: when submit returns, every request of
-// the batch has its completion, and no buffer is used by the kernel after that. That keeps
-// the ring a faster way to make the same calls, not an asynchronous engine.
-//
-// Why it pays (bench/proxy/run.sh): a write to a loopback socket wakes its reader, and the
-// kernel preempts the writer for it at the write's return. One write per session meant the
-// relay was switched out about once per transaction in the middle of a batch; one enter
-// per batch wakes every reader first and is switched out at most once.
-//
-// The ring is owned by the relay thread that made it (IORING_SETUP_SINGLE_ISSUER), which is
-// locked to its OS thread.
-type uring struct {
+// Ring is a ring owned by the thread that made it (IORING_SETUP_SINGLE_ISSUER), which must
+// be locked to its OS thread: only that thread may call its methods.
+type Ring struct {
 	fd      int
 	ring    []byte // SQ and CQ rings (one mapping: IORING_FEAT_SINGLE_MMAP)
 	sqeMem  []byte
@@ -83,13 +71,18 @@ type uringParams struct {
 	}
 }
 
+// Op is a request's operation.
+type Op uint8
+
+const (
+	Send Op = 26 // IORING_OP_SEND
+	Recv Op = 27 // IORING_OP_RECV
+)
+
 const (
 	// The io_uring system calls have these numbers on every Linux architecture Go supports.
 	sysIOUringSetup = 425
 	sysIOUringEnter = 426
-
-	uringOpSend = 26 // IORING_OP_SEND
-	uringOpRecv = 27 // IORING_OP_RECV
 
 	uringSetupSubmitAll     = 1 << 7  // keep submitting past a request that fails
 	uringSetupCoopTaskrun   = 1 << 8  // no IPI to run task work
@@ -105,32 +98,32 @@ const (
 	uringSetupFlagsRequired = uringSetupSubmitAll | uringSetupCoopTaskrun | uringSetupSingleIssuer | uringSetupDeferTaskrun
 )
 
-// newUring makes a ring of entries submission slots. It fails on kernels older than 6.1,
+// New makes a ring of entries submission slots. It fails on kernels older than 6.1,
 // where io_uring is disabled (kernel.io_uring_disabled, seccomp in container runtimes), or
 // without the features the relay relies on; the caller then makes one system call per
 // read and write.
-func newUring(entries uint32) (*uring, error) {
+func New(entries uint32) (*Ring, error) {
 	var p uringParams
 	p.flags = uringSetupFlagsRequired
 	fd, _, e := syscall.RawSyscall(sysIOUringSetup, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 	if e != 0 {
 		return nil, fmt.Errorf("io_uring_setup: %w", e)
 	}
-	r := &uring{fd: int(fd)}
+	r := &Ring{fd: int(fd)}
 	if p.features&(uringFeatSingleMmap|uringFeatNodrop) != uringFeatSingleMmap|uringFeatNodrop {
-		r.close()
+		r.Close()
 		return nil, fmt.Errorf("io_uring lacks single mmap or no-drop (features %#x)", p.features)
 	}
 	size := max(p.sqOff.array+p.sqEntries*4, p.cqOff.cqes+p.cqEntries*uint32(unsafe.Sizeof(uringCQE{})))
 	mem, err := syscall.Mmap(r.fd, uringOffSQRing, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|syscall.MAP_POPULATE)
 	if err != nil {
-		r.close()
+		r.Close()
 		return nil, fmt.Errorf("mmap io_uring rings: %w", err)
 	}
 	r.ring = mem
 	sqeMem, err := syscall.Mmap(r.fd, uringOffSQEs, int(p.sqEntries)*int(unsafe.Sizeof(uringSQE{})), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|syscall.MAP_POPULATE)
 	if err != nil {
-		r.close()
+		r.Close()
 		return nil, fmt.Errorf("mmap io_uring SQEs: %w", err)
 	}
 	r.sqeMem = sqeMem
@@ -152,7 +145,7 @@ func newUring(entries uint32) (*uring, error) {
 	return r, nil
 }
 
-func (r *uring) close() {
+func (r *Ring) Close() {
 	if r.sqeMem != nil {
 		_ = syscall.Munmap(r.sqeMem)
 	}
@@ -162,14 +155,14 @@ func (r *uring) close() {
 	syscall.Close(r.fd)
 }
 
-// space is how many more requests fit before submit.
-func (r *uring) space() int { return int(r.sqLen - r.pending) }
+// Space is how many more requests fit before Submit.
+func (r *Ring) Space() int { return int(r.sqLen - r.pending) }
 
-// prep queues a non-blocking send or recv of b on fd; b must stay allocated until submit
+// Prep queues a non-blocking send or recv of b on fd; b must stay allocated until Submit
 // returns (the caller's buffers are reachable from the loop throughout).
-func (r *uring) prep(op uint8, fd int, b []byte, userData uint64) {
+func (r *Ring) Prep(op Op, fd int, b []byte, userData uint64) {
 	sqe := &r.sqes[r.tail&r.sqMask]
-	*sqe = uringSQE{opcode: op, fd: int32(fd), len: uint32(len(b)), msgFlags: msgDontwait | msgNosignal, userData: uint64(r.seq)<<32 | userData}
+	*sqe = uringSQE{opcode: uint8(op), fd: int32(fd), len: uint32(len(b)), msgFlags: msgDontwait | msgNosignal, userData: uint64(r.seq)<<32 | userData}
 	if len(b) > 0 {
 		sqe.addr = uint64(uintptr(unsafe.Pointer(&b[0])))
 	}
@@ -177,10 +170,10 @@ func (r *uring) prep(op uint8, fd int, b []byte, userData uint64) {
 	r.pending++
 }
 
-// submit hands the prepared requests to the kernel, which runs them before it returns,
+// Submit hands the prepared requests to the kernel, which runs them before it returns,
 // and stores each one's result at res[userData]. An error means the ring cannot be used
 // again: the kernel did not take every request, or did not finish one during the call.
-func (r *uring) submit(res []int32) error {
+func (r *Ring) Submit(res []int32) error {
 	n := r.pending
 	if n == 0 {
 		return nil
