@@ -17,11 +17,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgask/pgask/internal/pgtest"
+	"github.com/pgask/pgask/proxy/internal/evloop"
 	"github.com/pgask/pgask/proxy/internal/uring"
 )
 
@@ -38,7 +38,8 @@ func TestRelayThreadCarriesSessions(t *testing.T) {
 
 func testRelayThreadCarriesSessions(t *testing.T, noRing bool) {
 	c := pgtest.Shared(t)
-	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, RelayNoIOURing: noRing})
+	probe := newLoopProbe()
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, RelayNoIOURing: noRing, relayHooks: probe.hooks()})
 	ctx := ctxT(t)
 	conn := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
 	var n int
@@ -63,7 +64,7 @@ func testRelayThreadCarriesSessions(t *testing.T, noRing bool) {
 	ring := !srv.opts.RelayNoIOURing && ringAvailable()
 	a, b := dialRaw(t, addr), dialRaw(t, addr)
 	b0 := srv.Stats().RelayThreadRingBatches
-	readTogether(t, srv.loops[0], a, b)
+	readTogether(t, probe, a, b)
 	if b1 := srv.Stats().RelayThreadRingBatches; (b1 > b0) != ring {
 		t.Errorf("io_uring batches %d before and %d after two sockets were read in one round, with the ring in use: %v", b0, b1, ring)
 	}
@@ -84,46 +85,84 @@ func testRelayThreadCarriesSessions(t *testing.T, noRing bool) {
 	}
 }
 
-// readTogether makes the relay thread l find the client sockets of a and b readable in the
-// same round of its loop, so that it reads both in one batch (one io_uring_enter where it has
-// a ring), and checks the replies. Timing decides nothing: the loop is held in its command
-// step (this test holds l.mu, which that step takes after draining the wake-up pipe) while
-// both queries arrive, and is let go only once epoll reports both sockets readable.
-func readTogether(t *testing.T, l *eventLoop, a, b *rawClient) {
+// loopProbe watches and holds the one relay thread of a test's Server through its hooks.
+type loopProbe struct {
+	started chan evloop.Thread
+	th      *evloop.Thread
+	hold    atomic.Bool   // the next command step waits for release
+	held    chan struct{} // a command step is held
+	release chan struct{}
+}
+
+func newLoopProbe() *loopProbe {
+	return &loopProbe{started: make(chan evloop.Thread, 1), held: make(chan struct{}, 1), release: make(chan struct{}, 1)}
+}
+
+// hooks returns the relay thread hooks that feed p; a test may add its own to them.
+func (p *loopProbe) hooks() *evloop.Hooks {
+	return &evloop.Hooks{
+		Started: func(th evloop.Thread) { p.started <- th },
+		Commands: func() {
+			if p.hold.Load() {
+				p.held <- struct{}{}
+				<-p.release
+			}
+		},
+	}
+}
+
+// thread returns the relay thread, which the Server starts at its first session.
+func (p *loopProbe) thread(t *testing.T) evloop.Thread {
+	t.Helper()
+	if p.th == nil {
+		select {
+		case th := <-p.started:
+			p.th = &th
+		case <-time.After(time.Minute):
+			t.Fatal("no relay thread started")
+		}
+	}
+	return *p.th
+}
+
+// readTogether makes the relay thread of p find the client sockets of a and b readable in
+// the same round of its loop, so that it reads both in one batch (one io_uring_enter where
+// it has a ring), and checks the replies. Timing decides nothing: the loop is held in its
+// command step (after it has drained its wake-up pipe: Hooks.Commands) while both queries
+// arrive, and is let go only once epoll reports both sockets readable.
+func readTogether(t *testing.T, p *loopProbe, a, b *rawClient) {
 	t.Helper()
 	// Both sessions are on the relay thread once a query has been answered there.
 	a.query("select 1")
 	b.query("select 1")
-	l.mu.Lock()
+	th := p.thread(t)
+	p.hold.Store(true)
 	held := true
 	defer func() {
 		if held {
-			l.mu.Unlock()
+			p.hold.Store(false)
+			select {
+			case p.release <- struct{}{}:
+			default:
+			}
 		}
 	}()
-	if !l.woken {
-		l.woken = true
-		if _, err := syscall.Write(l.wake[1], []byte{1}); err != nil {
-			t.Fatalf("wake the relay thread: %v", err)
-		}
+	th.Wake()
+	select {
+	case <-p.held:
+	case <-time.After(time.Minute):
+		t.Fatal("the relay thread did not reach its command step")
 	}
-	// The loop has read the pipe: it waits for l.mu in commands and is not in epoll_wait.
-	waitUntil(t, "the relay thread to read its wake-up pipe", func() bool {
-		n, err := pipeBuffered(l.wake[0])
-		if err != nil {
-			t.Fatalf("relay thread wake-up pipe: %v", err)
-		}
-		return n == 0
-	})
 	for i, rc := range []*rawClient{a, b} {
 		rc.fe.Send(&pgproto3.Query{String: fmt.Sprintf("select 'together %d'", i)})
 		rc.flush()
 	}
 	waitUntil(t, "epoll to report both client sockets readable", func() bool {
-		return readySockets(t, l.epfd) >= 2
+		return readySockets(t, th.Epfd) >= 2
 	})
 	held = false
-	l.mu.Unlock()
+	p.hold.Store(false)
+	p.release <- struct{}{}
 	for i, rc := range []*rawClient{a, b} {
 		var got string
 		rc.until(func(m pgproto3.BackendMessage) bool {
@@ -164,15 +203,6 @@ func epollInterest(t *testing.T, epfd int) []uint32 {
 		masks = append(masks, uint32(m))
 	}
 	return masks
-}
-
-// pipeBuffered is the number of bytes waiting in the pipe read by fd.
-func pipeBuffered(fd int) (int, error) {
-	var n int32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TIOCINQ, uintptr(unsafe.Pointer(&n))); e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }
 
 // readySockets is the number of sockets the epoll instance epfd reports readable now (the
@@ -220,7 +250,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // has not read yet, so the relay thread holds unwritten bytes and a partly relayed frame.
 func TestRelayThreadHandsOffMidFrame(t *testing.T) {
 	c := pgtest.Shared(t)
-	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, Interceptor: countInterceptor{t}})
+	probe := newLoopProbe()
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, Interceptor: countInterceptor{t}, relayHooks: probe.hooks()})
 	rc := dialRaw(t, addr)
 	rc.query("select 1")
 	const size = 32 << 20
@@ -237,9 +268,9 @@ func TestRelayThreadHandsOffMidFrame(t *testing.T) {
 	if first[0] != 'T' {
 		t.Fatalf("first reply byte %q, want RowDescription", first[0])
 	}
-	l := srv.loops[0]
+	epfd := probe.thread(t).Epfd
 	waitUntil(t, "the relay thread to block on the client", func() bool {
-		for _, ev := range epollInterest(t, l.epfd) {
+		for _, ev := range epollInterest(t, epfd) {
 			if ev&syscall.EPOLLOUT != 0 {
 				return true
 			}
@@ -329,7 +360,7 @@ func TestRelayThreadPipelinedFirstQuery(t *testing.T) {
 }
 
 // FuzzLoopWalk runs arbitrary bytes, cut into small reads, through the relay thread's frame
-// walk and buffer handling (as pump and flush use them, without the sockets), in either
+// walk and buffer handling (the evloop.Owner calls a read makes: ReadBuf, Read, Walk), in either
 // direction, with or without an interceptor: what it passes on must be a prefix of the input,
 // and a well-framed input comes out whole unless the walk stopped for Terminate or an ASK
 // candidate, which it must then have seen.
@@ -351,40 +382,33 @@ func FuzzLoopWalk(f *testing.F) {
 		}
 		ls := &loopSess{s: s}
 		m := newMsgReader(nil)
-		ls.dir[d].m = m
+		ls.m[d] = m
 		s.walk[d].m = m
-		ls.dir[d].w = &s.walk[d]
-		dd := &ls.dir[d]
 		var out []byte
 		rest := in
-		act, step := actNone, int(chunk)%97+1
+		handoff, step := false, int(chunk)%97+1
 		var err error
-		for len(rest) > 0 && act == actNone && err == nil {
-			m.makeRoom(dd.w.need)
-			b := m.space()
-			dd.wpos = m.r
+		for len(rest) > 0 && !handoff && err == nil {
+			b := ls.ReadBuf(d)
 			n := copy(b, rest[:min(step, len(rest))])
 			rest = rest[n:]
-			m.w += n
-			if d == 0 {
-				act, err = ls.walkClient()
-			} else {
-				err = ls.walkServer()
+			ls.Read(d, n)
+			var o []byte
+			o, handoff, err = ls.Walk(d)
+			if m.r > m.w || len(o) > m.r {
+				t.Fatalf("walk left r=%d w=%d and %d bytes to write", m.r, m.w, len(o))
 			}
-			if m.r > m.w || dd.wpos > m.r {
-				t.Fatalf("walk left r=%d w=%d wpos=%d", m.r, m.w, dd.wpos)
-			}
-			out = append(out, m.buf[dd.wpos:m.r]...)
+			out = append(out, o...)
 		}
 		if !bytes.HasPrefix(in, out) {
 			t.Fatalf("passed-on bytes are not a prefix of the input")
 		}
 		switch {
-		case act == actHandoff:
+		case handoff:
 			if !intercept || (m.buf[m.r] != 'Q' && m.buf[m.r] != 'P') {
 				t.Fatalf("hand-off at %q without an interceptor (%v)", m.buf[m.r], intercept)
 			}
-		case act == actTerminate:
+		case errors.Is(err, errTerminate):
 			if last := lastFrameType(out); last != 'X' {
 				t.Fatalf("terminate after %q, not a Terminate", last)
 			}
@@ -422,15 +446,15 @@ func TestRelayThreadRingFailure(t *testing.T) {
 	}
 	c := pgtest.Shared(t)
 	var failRing, ringDropped atomic.Bool
-	hooks := &relayHooks{
-		submit: func() error {
-			if failRing.Load() {
-				return errors.New("io_uring_enter failed (test)")
-			}
-			return nil
-		},
-		ringDropped: func() { ringDropped.Store(true) },
+	probe := newLoopProbe()
+	hooks := probe.hooks()
+	hooks.Submit = func() error {
+		if failRing.Load() {
+			return errors.New("io_uring_enter failed (test)")
+		}
+		return nil
 	}
+	hooks.RingDropped = func() { ringDropped.Store(true) }
 	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, relayHooks: hooks})
 	ctx := ctxT(t)
 	conn := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
@@ -444,21 +468,20 @@ func TestRelayThreadRingFailure(t *testing.T) {
 		}
 	}
 	query(0)
-	l := srv.loops[0]
 	a, b := dialRaw(t, addr), dialRaw(t, addr)
-	readTogether(t, l, a, b)
+	readTogether(t, probe, a, b)
 	before := srv.Stats().RelayThreadRingBatches
 	if before == 0 {
 		t.Fatal("two sockets read in one round of the loop made no io_uring batch")
 	}
 	// The next io_uring_enter fails: that of the next batch, the reads of a and b.
 	failRing.Store(true)
-	readTogether(t, l, a, b)
+	readTogether(t, probe, a, b)
 	if !ringDropped.Load() {
 		t.Fatal("the relay thread kept its ring after io_uring_enter failed")
 	}
 	concurrentQueries(t, addr, 8, 50)
-	readTogether(t, l, a, b)
+	readTogether(t, probe, a, b)
 	for i := 1; i <= 20; i++ {
 		query(i)
 	}
@@ -523,9 +546,8 @@ func TestRelayThreadIdleTimeoutAlone(t *testing.T) {
 // alone. Counted by the kernel: the thread's context switches while a session sits idle on it.
 func TestRelayThreadSleepsWhenIdle(t *testing.T) {
 	c := pgtest.Shared(t)
-	var loopTid atomic.Int32
-	hooks := &relayHooks{started: func(tid int) { loopTid.Store(int32(tid)) }}
-	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, relayHooks: hooks})
+	probe := newLoopProbe()
+	srv, addr := startProxy(t, Options{Upstream: Upstream{Addr: c.Addr(), TLSMode: TLSDisable}, RelayThreads: 1, relayHooks: probe.hooks()})
 	ctx := ctxT(t)
 	conn := connect(t, "postgres://postgres@"+addr+"/postgres?sslmode=disable")
 	for i := range 50 {
@@ -536,7 +558,7 @@ func TestRelayThreadSleepsWhenIdle(t *testing.T) {
 	if st := srv.Stats(); st.RelayThreadSessions != 1 {
 		t.Fatalf("relay thread sessions %d, want 1", st.RelayThreadSessions)
 	}
-	tid := loopTid.Load()
+	tid := probe.thread(t).TID
 	switches := func() int {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/status", tid))
 		if err != nil {
@@ -594,7 +616,7 @@ func loopsState() string {
 	}
 	state := ""
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if !strings.Contains(g, "proxy.(*eventLoop).run(") {
+		if !strings.Contains(g, "evloop.(*Loop).run(") {
 			continue
 		}
 		// goroutine 42 [syscall, locked to thread]:

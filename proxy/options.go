@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/pgask/pgask/proxy/internal/evloop"
 )
 
 // Defaults of the Options that a zero value leaves to New. pgask's configuration keys default to
@@ -70,19 +72,7 @@ type Options struct {
 	Interceptor Interceptor
 
 	// relayHooks lets the package's tests watch and steer the relay threads; nil elsewhere.
-	relayHooks *relayHooks
-}
-
-// relayHooks are the relay threads' test hooks (evloop_linux.go). Tests set them through
-// Options, so that the event loop itself carries no test-only state; every hook may be nil.
-type relayHooks struct {
-	// started runs on each relay thread as it starts, with the thread's id.
-	started func(tid int)
-	// submit runs before each io_uring_enter; an error fails that call before the kernel
-	// sees it, as a failed io_uring_enter would.
-	submit func() error
-	// ringDropped runs when a relay thread has closed its ring after a failure.
-	ringDropped func()
+	relayHooks *evloop.Hooks
 }
 
 // Upstream is the PostgreSQL server pgask relays to.
