@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -50,9 +51,14 @@ func startLoops(srv *Server, n int) ([]*eventLoop, error) {
 		// stop-the-world until its next event.
 		return nil, errors.New("relay threads need asynchronous preemption, and GODEBUG has asyncpreemptoff=1")
 	}
+	// Each loop keeps a P. The proxy does not change GOMAXPROCS (a process-wide setting, the
+	// program's to make: pgask serve raises it); it starts fewer loops instead.
 	if p := runtime.GOMAXPROCS(0); p <= n {
-		runtime.GOMAXPROCS(n + 1)
-		srv.log.Info("GOMAXPROCS raised so that relay threads leave a P for the rest", "gomaxprocs", n+1, "relay_threads", n)
+		if p < 2 {
+			return nil, fmt.Errorf("relay threads need GOMAXPROCS of at least 2 (it is %d) to leave a P for the rest", p)
+		}
+		srv.log.Warn("fewer relay threads than asked, so that they leave a P for the rest: raise GOMAXPROCS for more", "relay_threads", p-1, "asked", n, "gomaxprocs", p)
+		n = p - 1
 	}
 	cfg := evloop.Config{
 		Log:         srv.log,

@@ -57,7 +57,8 @@ type Options struct {
 	// PgBouncer does (Linux). A session is handed to the goroutine relay for good when it
 	// uses TLS, sends a statement that may be an ASK, or ends. 0 means DefaultRelayThreads; negative means
 	// none: every session is relayed by two goroutines of its own. Each thread keeps one of
-	// GOMAXPROCS; GOMAXPROCS is raised when it would leave none for the rest.
+	// GOMAXPROCS; fewer threads start when they would leave none for the rest (the proxy
+	// never changes GOMAXPROCS: raise it first for more).
 	RelayThreads int
 	// RelayNoIOURing makes the relay threads call read(2) and write(2) once per socket
 	// instead of batching them through io_uring. io_uring is used only where the kernel

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +22,14 @@ import (
 	"github.com/pgask/pgask/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	// The relay thread keeps a P and the proxy starts none when GOMAXPROCS is 1 (a one-CPU
+	// machine): the tests, like pgask serve, make room for it.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
+	pgtest.Main(m)
+}
 
 // testLogger logs through t when -v is given, until t's cleanup: a session's goroutines may
 // log after the test that started it has ended, which t.Log does not allow.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 
@@ -159,6 +160,11 @@ func newServerWith(ctx context.Context, cfg *config.Config, log *slog.Logger, m 
 	opts.Logger = log
 	// ggml reports through the process-wide default logger: route it to ours.
 	slog.SetDefault(log)
+	// Each relay thread keeps one P; the program, not the proxy library, makes room for them.
+	if n := opts.RelayThreads; n > 0 && runtime.GOMAXPROCS(0) <= n {
+		runtime.GOMAXPROCS(n + 1)
+		log.Info("GOMAXPROCS raised so that relay threads leave a P for the rest", "gomaxprocs", n+1, "relay_threads", n)
+	}
 	sopts, err := serviceOptions(cfg, log, models.TerminalProgress(os.Stderr), func(ev ask.Event) {
 		m.observe(ev)
 		for _, o := range extra {
