@@ -13,8 +13,10 @@ import (
 // Options shape what Load reads.
 type Options struct {
 	// Schemas lists the namespaces to read, in order. Empty means the session's effective
-	// search_path (current_schemas(false)). pg_catalog and information_schema are always left
-	// out, and so is any schema the user lacks USAGE on.
+	// search_path (current_schemas(false)) or, when no table the user may read is there (a
+	// database whose tables all live in their own schema, as defog's ewallet in consumer_div),
+	// every schema the user may use, by name. pg_catalog, information_schema and the pg_*
+	// schemas are always left out, and so is any schema the user lacks USAGE on.
 	Schemas []string
 }
 
@@ -42,7 +44,19 @@ func Load(ctx context.Context, q Querier, opts Options) (*Schema, error) {
 // schemaListSQL is the SQL expression of the schema names to read, in order.
 func schemaListSQL(opts Options) string {
 	if len(opts.Schemas) == 0 {
-		return "pg_catalog.current_schemas(false)"
+		return `(CASE WHEN EXISTS (
+    SELECT FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ANY (pg_catalog.current_schemas(false))
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+      AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT'))
+  THEN pg_catalog.current_schemas(false)
+  ELSE ARRAY(SELECT n.nspname FROM pg_catalog.pg_namespace n
+    WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+      AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+    ORDER BY n.nspname)
+END)`
 	}
 	lits := make([]string, len(opts.Schemas))
 	for i, s := range opts.Schemas {

@@ -128,6 +128,40 @@ func TestEmptyDatabase(t *testing.T) {
 	}
 }
 
+// TestNoTablesOnSearchPath: a database whose tables all live off the search_path (defog's
+// ewallet keeps them in consumer_div) is read from every schema the user may use, qualified;
+// once the search_path shows a table, only the search_path is read.
+func TestNoTablesOnSearchPath(t *testing.T) {
+	c := pgtest.Shared(t)
+	db := pgtest.NewDatabase(t, c)
+	role := newRole(t, c)
+	mustExec(t, c, db, `CREATE SCHEMA shop; CREATE SCHEMA hidden;
+CREATE TABLE shop.orders (id int); CREATE TABLE shop.items (id int); CREATE TABLE hidden.h (x int);
+GRANT USAGE ON SCHEMA shop TO `+role+`; GRANT SELECT ON ALL TABLES IN SCHEMA shop TO `+role+`;
+GRANT SELECT ON hidden.h TO `+role+`;`)
+	conn := connect(t, c, role, db)
+	q := introspect.NewPgxQuerier(conn)
+	s, err := introspect.Load(ctxT(t), q, introspect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// hidden: no USAGE for the role.
+	if got, want := tableNames(s), []string{"shop.items", "shop.orders"}; !slices.Equal(got, want) {
+		t.Fatalf("tables with none on the search_path = %v, want %v", got, want)
+	}
+	if s.Tables[0].RefName() != "shop.items" {
+		t.Errorf("RefName = %q, want shop.items (off the search_path)", s.Tables[0].RefName())
+	}
+	mustExec(t, c, db, `CREATE TABLE public.p (y int); GRANT SELECT ON public.p TO `+role+`;`)
+	s, err = introspect.Load(ctxT(t), q, introspect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tableNames(s), []string{"public.p"}; !slices.Equal(got, want) {
+		t.Errorf("tables with one on the search_path = %v, want %v", got, want)
+	}
+}
+
 func TestSearchPathVisibility(t *testing.T) {
 	c := pgtest.Shared(t)
 	db := pgtest.NewDatabase(t, c)
