@@ -313,6 +313,12 @@ func (lc *lctx) run(ctx context.Context, req Request) (res Result, err error) {
 			res.Text = out.text()
 			return res, err
 		}
+		if m.base.Err() != nil {
+			// Close began. ctx learns of it through an AfterFunc goroutine, a moment later;
+			// the running request stops at this token, not whenever that goroutine runs.
+			res.Text = out.text()
+			return res, ErrClosed
+		}
 		logits := C.llama_get_logits_ith(lc.c, -1)
 		if logits == nil {
 			return res, errors.New("no logits after decode")
