@@ -17,7 +17,7 @@
 # (pgask eval's per-question timeout, default 20m; the generation timeout is off), OUT
 # (default bench/accuracy/results), FILES (question files: sql-eval's two, and shop for the demo
 # shop's ten simple questions; default all three), SHARED (folder with sql-eval/ and defog-data/, default
-# ../shared), ANCHOR (1 = run the anchor, 0 = skip), SQL_EVAL_DIR (a sql-eval checkout).
+# ../shared, else the repository's testdata/), ANCHOR (1 = run the anchor, 0 = skip), SQL_EVAL_DIR (a sql-eval checkout).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -29,6 +29,9 @@ MAX_TOKENS=${MAX_TOKENS:-160}
 QTIMEOUT=${QTIMEOUT:-20m}
 OUT=${OUT:-$ROOT/bench/accuracy/results}
 SHARED=${SHARED:-$ROOT/../shared}
+# A clone without ../shared uses the repository's own copy (testdata/: the defog databases and
+# sql-eval's question files, unchanged).
+[ -d "$SHARED/sql-eval" ] || SHARED=$ROOT/testdata
 ANCHOR=${ANCHOR:-1}
 FILES=(${FILES:-instruct_basic_postgres.csv instruct_advanced_postgres.csv shop})
 
