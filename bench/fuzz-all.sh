@@ -10,6 +10,15 @@ fuzztime=${1:-20s}
 cd "$(dirname "$0")/.."
 # translate/llama is left out by default: fuzzing instruments the package and so recompiles all
 # of llama.cpp (minutes); its seed corpus still runs in `make test`. FUZZ_ALL=1 includes it.
+# The fuzzing engine has no time limit per input, so a hang would stall the run for good: each
+# target gets its fuzz time plus $FUZZ_GRACE seconds (building, baseline coverage), then
+# SIGQUIT, which makes every Go process of the run print its goroutines' stacks, and fails.
+case "$fuzztime" in
+*s) limit=${fuzztime%s} ;;
+*m) limit=$((${fuzztime%m} * 60)) ;;
+*) limit=600 ;;
+esac
+limit=$((limit + ${FUZZ_GRACE:-300}))
 count() { find "$1" -type f 2>/dev/null | wc -l || true; }
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -24,7 +33,14 @@ while read -r f; do
     echo "--- fuzz $pkg $name ($fuzztime)"
     corpus="$pkg/testdata/fuzz/$name"
     before=$(count "$corpus")
-    if go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "$pkg" </dev/null 2>&1 | tee "$log"; then
+    rc=0
+    timeout -s QUIT -k 30 "$limit" go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "$pkg" </dev/null 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+    if [ "$rc" -eq 0 ]; then
+      continue
+    fi
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+      echo "--- FAIL: $pkg $name still running after ${limit}s: a hang (stacks above)"
+      failed=1
       continue
     fi
     after=$(count "$corpus")

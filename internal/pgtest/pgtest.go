@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,6 +38,7 @@ var (
 // Main runs a package's tests with one shared trust-authenticated cluster, reachable through
 // Shared. Use it from TestMain: func TestMain(m *testing.M) { pgtest.Main(m) }.
 func Main(m *testing.M) {
+	closeInheritedOnExec()
 	code := m.Run()
 	sharedMu.Lock()
 	if shared != nil {
@@ -43,6 +46,23 @@ func Main(m *testing.M) {
 	}
 	sharedMu.Unlock()
 	os.Exit(code)
+}
+
+// closeInheritedOnExec marks the file descriptors this process inherited, beyond stdin, stdout
+// and stderr, close-on-exec, so that the servers its tests start do not hold them. A `go test
+// -fuzz` worker inherits its pipes to the fuzzing coordinator that way (descriptors 3 and 4):
+// a PostgreSQL that a worker started kept them open after the coordinator stopped that
+// worker, and the coordinator, which reads the pipe to its end, then waited for good.
+func closeInheritedOnExec() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return // no /proc: the fuzzing coordinator's workers are the case above, on Linux
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // Shared returns the package's shared cluster, starting it on first use. Only valid in
