@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -52,6 +53,10 @@ var (
 	diffAsk      = []string{"ASK fail", "ASK run select 1", "ASK run select 1/0", "ASK whoami", "select 1; ASK run select 2"}
 	diffAskParse = []string{"ASK fail", "ASK run select 3", "ASK run select 1/0"}
 )
+
+// diffHang is how long one input may run (both relays) before it counts as a hang; a
+// stream takes well under a second.
+const diffHang = 3 * time.Minute
 
 // diffEnd is a statement that is a syntax error: its ErrorResponse marks the end of the
 // answers, in any transaction state.
@@ -122,17 +127,14 @@ func diffStream(in []byte) (stream []byte, splits []int, ask bool) {
 				stream = append(stream, feExecute(0)...)
 			}
 			ctl := next()
-			bad := false
 			for i := range int(ctl % 4) {
 				row := diffRows[(int(ctl)>>2+i)%len(diffRows)]
-				bad = bad || row == diffBadRow
 				stream = append(stream, fe('d', []byte(row))...)
 			}
-			// A Sync during COPY, which the server ignores. Not after a bad row: the COPY has
-			// then failed, the server answers the Sync, and pgask, which counts it as ignored
-			// once the CopyDone comes, is one ReadyForQuery short from then on (both relays:
-			// account); an ASK that follows would be answered before what precedes it.
-			if ctl&0x40 != 0 && !bad {
+			// A Sync during COPY, which the server ignores while in copy-in mode, and
+			// answers when the COPY failed first (a bad row, an aborted transaction):
+			// pgask settles the count before an ASK (settleCopy).
+			if ctl&0x40 != 0 {
 				stream = append(stream, fe('S')...)
 			}
 			if ctl&0x80 != 0 {
@@ -327,6 +329,14 @@ func FuzzRelaysAgree(f *testing.F) {
 	thread, threadAddr := startProxy(f, Options{Upstream: up, RelayThreads: 1, Logger: quiet, Interceptor: countInterceptor{}})
 	gor, gorAddr := startProxy(f, Options{Upstream: up, RelayThreads: -1, Logger: quiet, Interceptor: countInterceptor{}})
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// A hang is a failure with a reproducer: the fuzzing engine has no time limit per
+		// input, so a stuck input would stall the run. Past the limit the worker panics with
+		// every goroutine's stack, and the engine records the input as a crasher.
+		watchdog := time.AfterFunc(diffHang, func() {
+			buf := make([]byte, 1<<20)
+			panic(fmt.Sprintf("FuzzRelaysAgree: input %x still running after %v\n%s", in, diffHang, buf[:runtime.Stack(buf, true)]))
+		})
+		defer watchdog.Stop()
 		stream, splits, ask := diffStream(in)
 		a := runDiff(t, thread, threadAddr, stream, splits, ask)
 		b := runDiff(t, gor, gorAddr, stream, splits, ask)

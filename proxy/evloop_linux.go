@@ -227,6 +227,8 @@ frames:
 			if !s.readyForQuery(w, total) {
 				break frames
 			}
+		case 'G':
+			s.copyIns.Add(1)
 		case 'E':
 			s.errorResponse(w, total)
 		}

@@ -196,8 +196,17 @@ func (s *session) waitSync(ctx context.Context) error {
 	if s.unitOpen || s.uncertain {
 		return ErrNotAtSyncPoint
 	}
-	return s.waitUntil(ctx, func() bool { return s.pending.Load() <= 0 })
+	if err := s.waitUntil(ctx, s.answered); err != nil {
+		return err
+	}
+	if s.settleCopy(); s.uncertain {
+		return ErrNotAtSyncPoint
+	}
+	return nil
 }
+
+// answered reports whether every client message counted is answered.
+func (s *session) answered() bool { return s.pending.Load() <= 0 }
 
 // waitUntil returns once ready() holds, re-checking it whenever the server→client relay
 // signals an answer (syncCh), or when ctx or the session ends.
@@ -249,6 +258,13 @@ func (s *session) ownQuery(ctx context.Context, own *ownRoute, sql string) ([]by
 // intercept offers an ASK candidate frame to ic. For a failed Parse it returns the
 // ErrorResponse to report before the ReadyForQuery of the client's next Sync.
 func (s *session) intercept(ic Interceptor, typ byte, frame []byte) ([]byte, error) {
+	if s.copyRisk.copies > 0 && !s.unitOpen && !s.uncertain {
+		// Syncs sent during a COPY: settle the count before anything is intercepted.
+		if err := s.waitUntil(s.ctx, s.answered); err != nil {
+			return nil, err
+		}
+		s.settleCopy()
+	}
 	if s.uncertain || (typ == 'Q' && s.unitOpen) {
 		return nil, s.forward(typ, frame)
 	}

@@ -22,7 +22,9 @@ import (
 // next replies are routed to pgask (own) by a pointer it checks per frame, until pgask's
 // ReadyForQuery. A Query sent inside an open extended batch may be skipped by the server
 // after an earlier error, which makes the count uncertain: from then on ASK is not
-// intercepted on that session (ErrNotAtSyncPoint), which no real driver triggers.
+// intercepted on that session (ErrNotAtSyncPoint), which no real driver triggers. So do Syncs
+// sent during a COPY FROM STDIN that failed, or is not yet known to have entered copy-in
+// mode, when pgask needs the count (settleCopy): the server answered some of them.
 //
 // A session that holds statements translated from ASK (guard.go) also has its Parse, Bind,
 // Describe, Close, Execute, Sync, Query and FunctionCall messages looked at by guardFrame, and
@@ -334,6 +336,8 @@ func (s *session) serverToClient() error {
 							}
 						}
 					}
+				case 'G':
+					s.copyIns.Add(1)
 				case 'E':
 					s.errorResponse(w, total)
 					if track {

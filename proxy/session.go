@@ -48,15 +48,19 @@ type session struct {
 
 	tx      atomic.Uint32 // transaction status of the last ReadyForQuery: 'I', 'T', 'E'
 	pending atomic.Int64  // client messages awaiting a ReadyForQuery (Query, Sync, FunctionCall)
+	upErrs  atomic.Int64  // ErrorResponses relayed to the client
+	copyIns atomic.Int64  // CopyInResponses relayed to the client
 	waiting atomic.Bool   // a waitSync is parked on syncCh
 	syncCh  chan struct{}
 	own     atomic.Pointer[ownRoute] // non-nil: upstream replies belong to pgask, not the client
 
 	// c2s state (owned by the client→server goroutine; Session methods run on it).
-	unitOpen       bool  // extended-protocol messages sent since the last Sync/Query
-	uncertain      bool  // a Query/FunctionCall was sent inside an open extended unit
-	syncsSinceExec int64 // Syncs since the last Execute/Query (ignored by the server during COPY)
-	zSent          int64 // ReadyForQuery-producing messages forwarded
+	unitOpen       bool     // extended-protocol messages sent since the last Sync/Query
+	uncertain      bool     // a Query/FunctionCall was sent inside an open extended unit
+	syncsSinceExec int64    // Syncs since the last Execute/Query (ignored by the server during COPY)
+	execMark       copyMark // the server's counts when the last Execute/Query/FunctionCall was sent
+	copyRisk       copyRisk // Syncs sent during COPY FROM STDIN that were uncounted, yet to be settled
+	zSent          int64    // ReadyForQuery-producing messages forwarded
 	wbuf           []byte
 
 	// injected ErrorResponses, written before the ReadyForQuery with sequence number at.

@@ -99,6 +99,7 @@ func (s *session) account(typ byte) (terminate bool) {
 		}
 		s.unitOpen = false
 		s.syncsSinceExec = 0
+		s.execMark = s.mark()
 		s.zSent++
 		s.pending.Add(1)
 	case 'S':
@@ -111,17 +112,67 @@ func (s *session) account(typ byte) (terminate bool) {
 	case 'E':
 		s.unitOpen = true
 		s.syncsSinceExec = 0
-	case 'c', 'f': // CopyDone, CopyFail: Syncs sent during COPY FROM STDIN got no reply
-		if n := s.syncsSinceExec; n > 0 {
-			s.zSent -= n
-			s.pending.Add(-n)
-		}
-		s.syncsSinceExec = 0
+		s.execMark = s.mark()
+	case 'c', 'f':
+		s.copyEnded()
 	case 'X':
 		s.clientEnd.Store(true)
 		return true
 	}
 	return false
+}
+
+// copyMark is where the server's answers stood when a statement was sent: the ErrorResponses
+// and CopyInResponses relayed to the client so far.
+type copyMark struct{ errs, copyIns int64 }
+
+func (s *session) mark() copyMark {
+	return copyMark{errs: s.upErrs.Load(), copyIns: s.copyIns.Load()}
+}
+
+// copyRisk is what is left to settle of the Syncs uncounted at the end of COPY FROM STDIN:
+// since from (the statement that started the first such COPY), copies COPYs ended, each of
+// which must have entered copy-in mode without an error for the count to hold.
+type copyRisk struct {
+	from   copyMark
+	copies int64 // 0: nothing to settle
+}
+
+// copyEnded keeps the bookkeeping of a CopyDone or CopyFail. The server ignores a Sync that
+// arrives while it is in copy-in mode (libpq sends one after an extended-protocol COPY's
+// Execute), so the Syncs sent since the COPY statement are taken off the count. That holds
+// only if the COPY did enter copy-in mode and stayed in it: one that failed first (an aborted
+// transaction, a missing table, a bad row) left the server answering those Syncs. Which it was
+// shows in the server's answers, which may still be on their way: settleCopy decides once
+// they are in.
+func (s *session) copyEnded() {
+	if n := s.syncsSinceExec; n > 0 {
+		s.zSent -= n
+		s.pending.Add(-n)
+		if s.copyRisk.copies == 0 {
+			s.copyRisk.from = s.execMark
+		}
+	}
+	if s.copyRisk.copies > 0 || s.syncsSinceExec > 0 {
+		s.copyRisk.copies++
+	}
+	s.syncsSinceExec = 0
+}
+
+// settleCopy decides, once every client message is answered (pending <= 0), whether the
+// Syncs taken off the count at the end of a COPY were really ignored by the server: every
+// COPY since then entered copy-in mode and no error came back. Otherwise some were answered,
+// the count was short and may have reached zero early; it cannot be put right from here, so
+// the session is marked uncertain (ASK is then no longer intercepted on it).
+func (s *session) settleCopy() {
+	if s.copyRisk.copies == 0 {
+		return
+	}
+	now := s.mark()
+	if now.errs != s.copyRisk.from.errs || now.copyIns-s.copyRisk.from.copyIns < s.copyRisk.copies {
+		s.uncertain = true
+	}
+	s.copyRisk = copyRisk{}
 }
 
 // clientDone adds the batch's client frames to the session's traffic.
@@ -150,6 +201,7 @@ func (s *session) readyForQuery(w *frameWalk, total int) bool {
 // as it is but for the largest) means that the upstream ends the session.
 func (s *session) errorResponse(w *frameWalk, total int) {
 	s.errSinceZ = true
+	s.upErrs.Add(1)
 	if w.m.w-w.m.r >= total && isFatal(w.body(total)) {
 		s.upFatal.Store(true)
 	}

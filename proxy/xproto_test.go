@@ -194,6 +194,42 @@ func TestXproto(t *testing.T) {
 				"V 5", "Z I", "1", "2", "*pgproto3.CopyInResponse", "C COPY 1", "Z I", "T", "D *", "C SELECT 1", "Z I", "T", "D 7", "C SELECT 1", "Z I"},
 		},
 		{
+			// The early Sync is answered: the COPY never started. pgask cannot tell which
+			// Syncs the server answered until its answers are in, and then no longer
+			// intercepts ASK on the session (the server reports the syntax error), rather
+			// than answer it ahead of the server's last ReadyForQuery.
+			name: "ASK after an extended COPY FROM STDIN that failed to start, with early Sync",
+			send: []pgproto3.FrontendMessage{
+				&pgproto3.Parse{Query: "copy no_such_table from stdin"},
+				&pgproto3.Bind{},
+				&pgproto3.Execute{},
+				&pgproto3.Sync{},
+				&pgproto3.CopyData{Data: []byte("7\n")},
+				&pgproto3.CopyDone{},
+				&pgproto3.Sync{},
+				&pgproto3.Query{String: "ASK count"},
+				&pgproto3.Query{String: "select 8"},
+			},
+			want: []string{"1", "2", "E 42P01", "Z I", "Z I", "E 42601", "Z I", "T", "D 8", "C SELECT 1", "Z I"},
+		},
+		{
+			name: "ASK after an extended COPY FROM STDIN that failed on a bad row, with Sync after it",
+			send: []pgproto3.FrontendMessage{
+				&pgproto3.Query{String: "create temp table t (a int)"},
+				&pgproto3.Parse{Query: "copy t from stdin"},
+				&pgproto3.Bind{},
+				&pgproto3.Execute{},
+				&pgproto3.CopyData{Data: []byte("x\n")},
+				&pgproto3.Sync{},
+				&pgproto3.CopyDone{},
+				&pgproto3.Sync{},
+				&pgproto3.Query{String: "ASK count"},
+				&pgproto3.Query{String: "select 9"},
+			},
+			want: []string{"C CREATE TABLE", "Z I", "1", "2", "*pgproto3.CopyInResponse", "E 22P02", "Z I", "Z I", "E 42601", "Z I",
+				"T", "D 9", "C SELECT 1", "Z I"},
+		},
+		{
 			name: "ASK Query pipelined between Queries",
 			send: []pgproto3.FrontendMessage{
 				&pgproto3.Query{String: "select 4"},
