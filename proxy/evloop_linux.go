@@ -228,7 +228,9 @@ frames:
 				break frames
 			}
 		case 'G':
-			s.copyIns.Add(1)
+			s.copyIn()
+		case 'C':
+			s.commandComplete(w)
 		case 'E':
 			s.errorResponse(w, total)
 		}

@@ -554,13 +554,21 @@ func (s *session) barrier(ctx context.Context) error {
 	ready := func() bool {
 		return s.pending.Load() <= 0 && (s.gGot.Load() >= g.sent || s.gErr.Load())
 	}
-	if ready() {
+	if ready() && s.copyRisk.copies == 0 {
 		return nil
 	}
 	// The server may hold its answers until Sync or Flush (also after a COPY FROM STDIN
 	// whose early Sync it ignored).
 	if err := s.writeUp(flushMsg); err != nil {
 		return err
+	}
+	// Syncs sent during a COPY were taken off both counts (account, note): settle that
+	// first, or the batch count may wait for answers that never come.
+	if err := s.waitCopy(ctx); err != nil {
+		return err
+	}
+	if s.uncertain {
+		return ErrNotAtSyncPoint
 	}
 	return s.waitUntil(ctx, ready)
 }

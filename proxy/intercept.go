@@ -196,13 +196,13 @@ func (s *session) waitSync(ctx context.Context) error {
 	if s.unitOpen || s.uncertain {
 		return ErrNotAtSyncPoint
 	}
-	if err := s.waitUntil(ctx, s.answered); err != nil {
+	if err := s.waitCopy(ctx); err != nil {
 		return err
 	}
-	if s.settleCopy(); s.uncertain {
+	if s.uncertain {
 		return ErrNotAtSyncPoint
 	}
-	return nil
+	return s.waitUntil(ctx, s.answered)
 }
 
 // answered reports whether every client message counted is answered.
@@ -258,12 +258,11 @@ func (s *session) ownQuery(ctx context.Context, own *ownRoute, sql string) ([]by
 // intercept offers an ASK candidate frame to ic. For a failed Parse it returns the
 // ErrorResponse to report before the ReadyForQuery of the client's next Sync.
 func (s *session) intercept(ic Interceptor, typ byte, frame []byte) ([]byte, error) {
-	if s.copyRisk.copies > 0 && !s.unitOpen && !s.uncertain {
+	if !s.unitOpen && !s.uncertain {
 		// Syncs sent during a COPY: settle the count before anything is intercepted.
-		if err := s.waitUntil(s.ctx, s.answered); err != nil {
+		if err := s.waitCopy(s.ctx); err != nil {
 			return nil, err
 		}
-		s.settleCopy()
 	}
 	if s.uncertain || (typ == 'Q' && s.unitOpen) {
 		return nil, s.forward(typ, frame)

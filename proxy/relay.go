@@ -88,10 +88,12 @@ func (s *session) clientToServer() error {
 					if err != nil {
 						return err
 					}
+					s.syncAnswered()
 					continue
 				}
 				s.account('S')
 				s.addInjection(s.zSent, inject)
+				s.syncAnswered()
 				inject = nil
 				m.r += total // a Sync is 5 bytes, and 5 bytes are buffered
 				continue
@@ -337,13 +339,14 @@ func (s *session) serverToClient() error {
 						}
 					}
 				case 'G':
-					s.copyIns.Add(1)
+					s.copyIn()
 				case 'E':
 					s.errorResponse(w, total)
 					if track {
 						s.gErr.Store(true)
 					}
 				case 'C':
+					s.commandComplete(w)
 					if track {
 						if !w.whole(total) {
 							break frames
@@ -367,8 +370,10 @@ func (s *session) serverToClient() error {
 		if err := flushSeg(); err != nil {
 			return err
 		}
+		wake := w.wake
+		w.wake = false
 		zs := s.serverDone(w)
-		if (zs > 0 || track) && s.waiting.Load() { // waitSync and barrier check their own conditions
+		if (zs > 0 || track || wake) && s.waiting.Load() { // waitSync and barrier check their own conditions
 			select {
 			case s.syncCh <- struct{}{}:
 			default:

@@ -46,13 +46,13 @@ type session struct {
 	clientEnd atomic.Bool // the client left (Terminate, EOF) or its side failed; set before any Terminate goes upstream
 	finalOnce sync.Once   // at most one FATAL of pgask's own when the session ends
 
-	tx      atomic.Uint32 // transaction status of the last ReadyForQuery: 'I', 'T', 'E'
-	pending atomic.Int64  // client messages awaiting a ReadyForQuery (Query, Sync, FunctionCall)
-	upErrs  atomic.Int64  // ErrorResponses relayed to the client
-	copyIns atomic.Int64  // CopyInResponses relayed to the client
-	waiting atomic.Bool   // a waitSync is parked on syncCh
-	syncCh  chan struct{}
-	own     atomic.Pointer[ownRoute] // non-nil: upstream replies belong to pgask, not the client
+	tx       atomic.Uint32 // transaction status of the last ReadyForQuery: 'I', 'T', 'E'
+	pending  atomic.Int64  // client messages awaiting a ReadyForQuery (Query, Sync, FunctionCall)
+	upErrs   atomic.Int64  // ErrorResponses relayed to the client
+	copyEnds atomic.Int64  // COPY FROM STDINs that entered copy-in mode and completed
+	waiting  atomic.Bool   // a waitSync is parked on syncCh
+	syncCh   chan struct{}
+	own      atomic.Pointer[ownRoute] // non-nil: upstream replies belong to pgask, not the client
 
 	// c2s state (owned by the client→server goroutine; Session methods run on it).
 	unitOpen       bool     // extended-protocol messages sent since the last Sync/Query
@@ -83,6 +83,7 @@ type session struct {
 	// s2c state, owned by whichever relay reads the upstream.
 	zRecv     int64 // ReadyForQuery messages received
 	errSinceZ bool  // an ErrorResponse came since the last ReadyForQuery
+	inCopy    bool  // a CopyInResponse came, and not yet the COPY's CommandComplete or an error
 
 	askMu     sync.Mutex
 	askCancel context.CancelFunc
