@@ -78,6 +78,7 @@ type env struct {
 	host, port, db string
 	casesFile      string
 	cache          string
+	bin            string // the PostgreSQL binaries (psql)
 }
 
 func (e env) vars() []string {
@@ -134,7 +135,7 @@ func TestClientMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	host, port, _ := strings.Cut(addr, ":")
-	e := env{host: host, port: port, db: db, casesFile: casesFile, cache: cacheDir()}
+	e := env{host: host, port: port, db: db, casesFile: casesFile, cache: cacheDir(), bin: c.BinDir}
 
 	for _, d := range drivers {
 		t.Run(d.name, func(t *testing.T) {

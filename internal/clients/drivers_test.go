@@ -158,7 +158,7 @@ func copyRows(s string) [][]*string {
 // runPsql is psql: a statement given with -c (sent as one Query, unlexed) and the same read
 // from a file with -f (lexed by psql as its prompt does).
 func runPsql(t *testing.T, ctx context.Context, e env) []result {
-	bin := requireCommand(t, "psql")
+	bin := filepath.Join(e.bin, "psql")
 	run := func(args []string, stdin string) ([][]*string, error) {
 		cmd := exec.CommandContext(ctx, bin, append([]string{"-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
 			"-h", e.host, "-p", e.port, "-U", "postgres", "-d", e.db}, args...)...)
