@@ -168,10 +168,10 @@ def run_psycopg3():
     def run(sql):
         return conn.execute(sql).fetchall()
 
-    # The extended protocol, unnamed statement (psycopg's default).
+    # Without parameters psycopg 3 sends a simple Query (it can hold several statements).
     ask_cases("execute", conn, run)
 
-    # Named server-side prepared statements, each run twice.
+    # Named server-side prepared statements (the extended protocol), each run twice.
     def prepared(sql):
         first = conn.execute(sql, prepare=True).fetchall()
         second = conn.execute(sql, prepare=True).fetchall()
@@ -181,7 +181,8 @@ def run_psycopg3():
 
     ask_cases("prepared", conn, prepared)
 
-    # Pipeline mode: the ASK and an ordinary statement sent together, answered in order.
+    # Pipeline mode (the extended protocol, unnamed statements): the ASK and an ordinary
+    # statement sent together, answered in order.
     def pipelined(sql):
         with conn.pipeline():
             asked = conn.execute(sql)
