@@ -43,6 +43,11 @@ java=$cache/java
 if ! [ -f "$java/postgresql.jar" ]; then
   step "maven: org.postgresql:postgresql:$PGJDBC into $java"
   mkdir -p "$java"
-  mvn -q -B dependency:copy -Dartifact="org.postgresql:postgresql:$PGJDBC" -DoutputDirectory="$java" -Dmdep.stripVersion=true
+  log=$(mktemp)
+  if ! mvn -q -B dependency:copy -Dartifact="org.postgresql:postgresql:$PGJDBC" -DoutputDirectory="$java" \
+      -Dmdep.stripVersion=true >"$log" 2>&1; then
+    cat "$log"; rm -f "$log"; exit 1
+  fi
+  rm -f "$log"
 fi
 step "ready in $cache"
