@@ -266,7 +266,7 @@ func (h *Handler) Parse(ctx context.Context, s *proxy.Session, name, text string
 		return sql, nil
 	}
 	ev := h.newEvent(s, st.Question, st.DryRun, true)
-	if err := rewritten(st); err != nil {
+	if err := rewritten(st, s.ParseParamTypes()); err != nil {
 		return "", h.fail(ctx, s, &ev, err)
 	}
 	sql, err := h.sqlFor(ctx, s, text, st, &ev)
@@ -288,15 +288,21 @@ func (h *Handler) Parse(ctx context.Context, s *proxy.Session, name, text string
 	return sql, nil
 }
 
-// rewritten refuses an extended-protocol ASK whose unquoted question holds a parameter
-// placeholder ($1 …): a driver that lexes SQL (pgjdbc, psqlODBC with server-side prepare,
+// rewritten refuses an extended-protocol ASK for which the driver declared parameter types
+// (an ASK takes no parameters: psycopg 3 declares them for the %s it turned into $1, inside
+// quotes too), or whose unquoted question holds a parameter placeholder ($1 …): a driver that lexes SQL (pgjdbc, psqlODBC with server-side prepare,
 // psycopg 3, node-postgres) sends one in place of a `?` or `%s` of the question it took for a
 // parameter, so the question is not the one the user wrote. The model is not called; the hint
 // names the quoted forms, which drivers pass through untouched. SQLSTATE 42P02
 // (undefined_parameter) is what PostgreSQL answers for a $n that no parameter fills; it is a
 // statement error, so the session stays usable (an 08 class code would make connection pools
 // drop the connection).
-func rewritten(st asksplit.Statement) error {
+func rewritten(st asksplit.Statement, paramTypes int) error {
+	if paramTypes > 0 {
+		return pgError("42P02", fmt.Sprintf("an ASK takes no parameters, and the client declared %d for it", paramTypes),
+			"The statement pgask received: "+st.Text,
+			"Write the values into the question and send it without parameters, quoted: ASK $$…$$, or ASK '…' with each ' doubled.")
+	}
 	check := func(q string, quoted bool) error {
 		p := asksplit.Placeholder(q)
 		if quoted || p == "" {

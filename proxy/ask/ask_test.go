@@ -644,6 +644,38 @@ func TestDriverPlaceholderHint(t *testing.T) {
 			}
 		})
 	}
+	// Parameters for an ASK, whatever its question: declared in the Parse (psycopg 3 declares
+	// the type of each %s it turned into $n, inside quotes too), refused before the model is
+	// asked; or only bound (node-postgres with values), refused at the Bind of the translated
+	// statement instead of the server's protocol violation.
+	want42P02 := func(t *testing.T, err error, msg string) {
+		t.Helper()
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42P02" || !strings.Contains(pe.Hint, "ASK $$") || !strings.Contains(pe.Message, msg) {
+			t.Fatalf("err = %v, want 42P02 %q with a hint naming ASK $$…$$", err, msg)
+		}
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil || n != 1 {
+			t.Errorf("session after the refusal: %v", err)
+		}
+	}
+	t.Run("declared parameter types", func(t *testing.T) {
+		before := prompts()
+		_, err := conn.PgConn().Prepare(ctx, "", "ASK $$how many customers over $1?$$", []uint32{25})
+		want42P02(t, err, "declared 1")
+		if prompts() != before {
+			t.Error("the model was asked")
+		}
+	})
+	t.Run("values bound", func(t *testing.T) {
+		res := conn.PgConn().ExecParams(ctx, "ASK $$how many customers over $1?$$", [][]byte{[]byte("5")}, nil, nil, nil).Read()
+		want42P02(t, res.Err, "its Bind carries 1")
+		// The same statement without values runs.
+		res = conn.PgConn().ExecParams(ctx, "ASK $$how many customers over $1?$$", nil, nil, nil, nil).Read()
+		if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "200" {
+			t.Errorf("without values: %v %q", res.Err, res.Rows)
+		}
+	})
 	t.Run("in a transaction block", func(t *testing.T) {
 		tx, err := conn.Begin(ctx)
 		if err != nil {
