@@ -214,6 +214,9 @@ type driver struct {
 	run func(t *testing.T, ctx context.Context, e env) []result
 	// plain lists the ordinary-traffic checks the program reports.
 	plain []string
+	// hints is the number of cases (ids "hint…") where the driver sends what pgask answers
+	// with its 42P02 hint: parameters for an ASK.
+	hints int
 	// expect says how a case behaves through api; nil means every case gives the gold rows.
 	expect func(api string, c askCase) expectation
 }
@@ -228,7 +231,7 @@ func check(t *testing.T, d driver, cases []askCase, g gold, results []result, en
 	}
 	apis := map[string]bool{}
 	seen := map[string]bool{}
-	failed := 0
+	failed, hints := 0, 0
 	for _, r := range results {
 		seen[r.API+" "+r.Case] = true
 		if name, ok := strings.CutPrefix(r.Case, "plain/"); ok {
@@ -248,10 +251,11 @@ func check(t *testing.T, d driver, cases []askCase, g gold, results []result, en
 			}
 			continue
 		}
-		if r.Case == "hint" {
+		if strings.HasPrefix(r.Case, "hint") {
+			hints++
 			if r.SQLState != "42P02" || !strings.Contains(r.Hint, "ASK $$") {
-				t.Errorf("%s %s: an ASK whose question a driver rewrote: got sqlstate %q hint %q error %q; want 42P02 with a hint naming ASK $$…$$",
-					d.name, r.API, r.SQLState, r.Hint, r.Error)
+				t.Errorf("%s %s %s: an ASK with a driver's parameters: got sqlstate %q hint %q error %q; want 42P02 with a hint naming ASK $$…$$",
+					d.name, r.API, r.Case, r.SQLState, r.Hint, r.Error)
 			}
 			continue
 		}
@@ -293,6 +297,9 @@ func check(t *testing.T, d driver, cases []askCase, g gold, results []result, en
 	}
 	if len(apis) == 0 {
 		t.Errorf("%s: the program reported no ASK case", d.name)
+	}
+	if hints != d.hints {
+		t.Errorf("%s: %d results of pgask's hint cases, want %d", d.name, hints, d.hints)
 	}
 	for _, p := range d.plain {
 		found := false

@@ -15,14 +15,14 @@ import (
 // drivers is the matrix. Each expect function is the README's table for that client: the
 // forms that give the gold rows, and the way the others break.
 var drivers = []driver{
-	{name: "pgx", run: runPgx, plain: allPlain, expect: expectPgx},
+	{name: "pgx", run: runPgx, hints: 1, plain: allPlain, expect: expectPgx},
 	{name: "psql", run: runPsql, plain: []string{"tables", "columns", "tx", "after_rollback", "copy", "error", "after_error"}, expect: expectPsql},
 	{name: "psycopg2", run: python("psycopg2"), plain: allPlain},
-	{name: "psycopg3", run: python("psycopg3"), plain: allPlain, expect: expectPsycopg3},
+	{name: "psycopg3", run: python("psycopg3"), hints: 1, plain: allPlain, expect: expectPsycopg3},
 	{name: "sqlalchemy", run: python("sqlalchemy"), plain: []string{"tables", "columns", "param", "tx", "after_rollback", "error", "after_error"}, expect: expectSQLAlchemy},
 	{name: "psqlodbc", run: pyodbc, plain: []string{"tables", "columns", "param", "tx", "after_rollback", "error", "after_error"}, expect: expectODBC},
-	{name: "pgjdbc", run: runPgjdbc, plain: allPlain, expect: expectPgjdbc},
-	{name: "node-postgres", run: runNodePostgres, plain: []string{"tables", "columns", "param", "tx", "after_rollback", "error", "after_error"}, expect: expectNode},
+	{name: "pgjdbc", run: runPgjdbc, hints: 1, plain: allPlain, expect: expectPgjdbc},
+	{name: "node-postgres", run: runNodePostgres, hints: 2, plain: []string{"tables", "columns", "param", "tx", "after_rollback", "error", "after_error"}, expect: expectNode},
 }
 
 func venvPython(t *testing.T, e env) string {

@@ -87,6 +87,8 @@ async function main() {
   // A question written with $1 and a value bound to it, as a tool that lets node-postgres
   // fill placeholders would send.
   await attempt('values', 'hint', () => q('ASK how many orders cost more than $1', [5]));
+  // Values bound to a quoted question: the Bind carries a parameter the translation lacks.
+  await attempt('values', 'hint-bind', () => q('ASK $$how many cities are there$$', [5]));
   await client.end();
 }
 

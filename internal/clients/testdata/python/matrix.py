@@ -194,6 +194,10 @@ def run_psycopg3():
 
     ask_cases("pipeline", conn, pipelined)
 
+    # A parameter passed with the question: psycopg turns %s into $1, inside $$…$$ too, and
+    # declares its type in the Parse.
+    attempt("execute", "hint-params", lambda: conn.execute("ASK $$how many orders cost more than %s$$", (5,)).fetchall())
+
 
 def run_sqlalchemy():
     import pandas as pd
