@@ -19,7 +19,7 @@ GO ?= go
 BIN := bin/pgask
 
 
-.PHONY: ensure-postgres build demo serve test race fuzz vet fmt-check lint tidy-check clean
+.PHONY: ensure-postgres build demo serve test clients race fuzz vet fmt-check lint tidy-check clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pgask
@@ -35,6 +35,13 @@ serve: build
 
 test: ensure-postgres
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The client matrix alone: installs the drivers (pgjdbc, psqlODBC, psycopg 2 and 3, SQLAlchemy,
+# pandas, node-postgres) into ~/.cache/pgask/clients, then runs each against pgask in front of a
+# throwaway PostgreSQL. make test runs the matrix too, skipping drivers that are not installed.
+clients: ensure-postgres
+	bash internal/clients/install.sh
+	PGASK_TEST_CLIENTS=1 $(GO) test -count=1 -timeout 10m -run TestClientMatrix -v ./internal/clients/
 
 # The race detector on every package. The C of llama.cpp and the Postgres parser is not
 # instrumented, but -race builds it once more (minutes, then cached). The proxy package runs three times: on its relay thread with io_uring (the default, where

@@ -277,6 +277,20 @@ func (s *session) guardBind(portal, stmt string, frame []byte) ([]byte, error) {
 		return nil, s.forward('B', frame)
 	}
 	delete(g.dead, portal)
+	if n := bindParams(frame); n > 0 && !s.uncertain {
+		// The translated SQL has no parameters: a driver bound values it found in the
+		// question (node-postgres with values, say). The server would answer with a protocol
+		// violation (08P01) that names neither ASK nor the cure.
+		if err := s.endScope(); err != nil {
+			return nil, err
+		}
+		if err := s.barrier(s.ctx); err != nil {
+			return nil, err
+		}
+		return nil, s.refuse(&pgconn.PgError{Severity: "ERROR", Code: "42P02",
+			Message: fmt.Sprintf("pgask: an ASK takes no parameters, and its Bind carries %d", n),
+			Hint:    "Write the values into the question and send it without parameters, quoted: ASK $$…$$, or ASK '…' with each ' doubled."})
+	}
 	if g.scope == nil {
 		if s.uncertain {
 			// pgask cannot place its own statements: refused, the batch discarded to Sync.
@@ -669,4 +683,21 @@ func (s *session) refuse(pe *pgconn.PgError) error {
 		return err
 	}
 	return s.writeClient(appendPgError(nil, pe))
+}
+
+// bindParams is the number of parameter values a Bind frame carries (0 when it is malformed:
+// the server says so).
+func bindParams(frame []byte) int {
+	_, rest, ok := cstring(frame[5:])
+	if !ok {
+		return 0
+	}
+	if _, rest, ok = cstring(rest); !ok || len(rest) < 2 {
+		return 0
+	}
+	skip := 2 + 2*int(binary.BigEndian.Uint16(rest))
+	if len(rest) < skip+2 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint16(rest[skip:]))
 }

@@ -68,6 +68,11 @@ func (h *Session) TxStatus() byte { return byte(h.s.tx.Load()) }
 // BackendPID is the upstream backend's process ID (also the one the client was given).
 func (h *Session) BackendPID() uint32 { return h.s.pid }
 
+// ParseParamTypes is, during Interceptor.Parse, the number of parameter types the Parse
+// declares (a driver that means to bind parameters to the statement declares them); 0 at any
+// other time is not meaningful.
+func (h *Session) ParseParamTypes() int { return h.s.parseParams }
+
 // Peer is the client's address.
 func (h *Session) Peer() string { return h.s.peer }
 
@@ -301,6 +306,10 @@ func (s *session) intercept(ic Interceptor, typ byte, frame []byte) ([]byte, err
 	text, tail, ok2 := cstring(rest)
 	if !ok || !ok2 {
 		return nil, s.forward(typ, frame) // malformed: let the upstream say so
+	}
+	s.parseParams = 0
+	if len(tail) >= 2 {
+		s.parseParams = int(binary.BigEndian.Uint16(tail))
 	}
 	newText, err := ic.Parse(ctx, &s.handle, string(name), string(text))
 	if errors.Is(err, ErrPassThrough) {

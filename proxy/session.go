@@ -89,6 +89,9 @@ type session struct {
 	askCancel context.CancelFunc
 
 	handle Session
+	// parseParams is the number of parameter types the Parse being intercepted declares
+	// (Session.ParseParamTypes); owned by the client→server goroutine.
+	parseParams int
 
 	// Read-only guard of translated statements (guard.go): g is owned by the client→server
 	// goroutine, nil until the session's first one; the counts of the current batch's

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,14 +86,16 @@ func runDemo(cmd *cobra.Command) error {
 	host, port, _ := net.SplitHostPort(addr.String())
 	fmt.Fprintf(out, "\npgask is listening on %s, in front of PostgreSQL %d (%s).\n\nConnect with:\n\n  psql -h %s -p %s -U postgres shop\n\nand try:\n\n",
 		addr, c.Version, c.Addr(), host, port)
+	// ASK $$…$$ first: the form every client passes through untouched (interactive psql, which
+	// waits for a closing quote, JDBC and ODBC drivers, which take ? for a parameter marker and
+	// an apostrophe for a string); see the README's table of clients.
 	for _, q := range demodb.Questions {
-		if strings.Contains(q, "'") {
-			q = "$$" + q + "$$" // interactive psql waits for a closing quote otherwise
-		}
-		fmt.Fprintf(out, "  ASK %s;\n", q)
+		fmt.Fprintf(out, "  ASK $$%s$$;\n", q)
 	}
-	fmt.Fprintf(out, "  EXPLAIN ASK %s;   -- shows the SQL without running it\n", demodb.Questions[0])
-	fmt.Fprintln(out, "\nIn interactive psql, quote questions that hold an apostrophe: ASK $$what's the average order value$$;")
+	fmt.Fprintf(out, "  EXPLAIN ASK $$%s$$;   -- shows the SQL without running it\n", demodb.Questions[0])
+	fmt.Fprintln(out, "\nASK $$…$$ (or ASK '…' with each ' doubled) reaches pgask intact from psql and from every driver or")
+	fmt.Fprintln(out, "BI tool (JDBC, ODBC, psycopg, node-postgres); unquoted (ASK how many orders) only where the text")
+	fmt.Fprintln(out, "is sent as typed (psql -c) and the question holds no ', ? or ;.")
 	if ue := p.Unavailable(); ue != nil {
 		fmt.Fprintf(out, "\nNote: ASK is not available: %s\n%s\nOrdinary SQL works meanwhile.\n", ue.Reason, ue.Hint)
 	}

@@ -56,7 +56,7 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	text := out.String()
-	for _, want := range []string{"psql -h 127.0.0.1 -p ", "ASK how many customers are there;", "$$what's", "ASK is not available", "pgask pull"} {
+	for _, want := range []string{"psql -h 127.0.0.1 -p ", "ASK $$how many customers are there$$;", "ASK $$what's", "ASK is not available", "pgask pull"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}

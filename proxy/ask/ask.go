@@ -266,6 +266,9 @@ func (h *Handler) Parse(ctx context.Context, s *proxy.Session, name, text string
 		return sql, nil
 	}
 	ev := h.newEvent(s, st.Question, st.DryRun, true)
+	if err := rewritten(st, s.ParseParamTypes()); err != nil {
+		return "", h.fail(ctx, s, &ev, err)
+	}
 	sql, err := h.sqlFor(ctx, s, text, st, &ev)
 	if err != nil {
 		return "", h.fail(ctx, s, &ev, err)
@@ -283,6 +286,41 @@ func (h *Handler) Parse(ctx context.Context, s *proxy.Session, name, text string
 	h.remember(s, text, sql)
 	h.observe(&ev)
 	return sql, nil
+}
+
+// rewritten refuses an extended-protocol ASK for which the driver declared parameter types
+// (an ASK takes no parameters: psycopg 3 declares them for the %s it turned into $1, inside
+// quotes too), or whose unquoted question holds a parameter placeholder ($1 …): a driver that lexes SQL (pgjdbc, psqlODBC with server-side prepare,
+// psycopg 3, node-postgres) sends one in place of a `?` or `%s` of the question it took for a
+// parameter, so the question is not the one the user wrote. The model is not called; the hint
+// names the quoted forms, which drivers pass through untouched. SQLSTATE 42P02
+// (undefined_parameter) is what PostgreSQL answers for a $n that no parameter fills; it is a
+// statement error, so the session stays usable (an 08 class code would make connection pools
+// drop the connection).
+func rewritten(st asksplit.Statement, paramTypes int) error {
+	if paramTypes > 0 {
+		return pgError("42P02", fmt.Sprintf("an ASK takes no parameters, and the client declared %d for it", paramTypes),
+			"The statement pgask received: "+st.Text,
+			"Write the values into the question and send it without parameters, quoted: ASK $$…$$, or ASK '…' with each ' doubled.")
+	}
+	check := func(q string, quoted bool) error {
+		p := asksplit.Placeholder(q)
+		if quoted || p == "" {
+			return nil
+		}
+		return pgError("42P02", fmt.Sprintf("the ASK question holds %s, a parameter placeholder: the client's driver probably took a ? of the question for a parameter marker", p),
+			"The question pgask received: "+q,
+			"Write the question as a dollar-quoted or string literal, which drivers pass through untouched: ASK $$…$$, or ASK '…' with each ' doubled.")
+	}
+	if st.IsASK {
+		return check(st.Question, st.Quoted)
+	}
+	for _, e := range st.Embedded {
+		if err := check(e.Question, e.Quoted); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (h *Handler) remembered(s *proxy.Session, text string) (string, bool) {

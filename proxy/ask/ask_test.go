@@ -598,3 +598,117 @@ func TestMalformedAsk(t *testing.T) {
 		t.Fatalf("session after the errors: %v", err)
 	}
 }
+
+// A driver that took the `?` of a question for a parameter marker sends $1 in its place
+// (pgjdbc, node-postgres, psycopg 3 with parameters). pgask answers such an extended-protocol
+// ASK with 42P02 and a hint naming the quoted forms, without asking the model, and the session
+// goes on; inside a transaction block the block is failed, as after any error. The quoted
+// forms, and the simple protocol (where no driver rewrites a placeholder pgask could see),
+// take the same question as the user wrote it.
+func TestDriverPlaceholderHint(t *testing.T) {
+	e := setup(t, map[string][]string{
+		"how many customers$1":         {countSQL},
+		"how many customers over $1?":  {countSQL},
+		"how many customers cost $1.5": {countSQL},
+	}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := connect(t, e.url("postgres"))
+	prompts := func() int {
+		e.engine.mu.Lock()
+		defer e.engine.mu.Unlock()
+		return len(e.engine.prompts)
+	}
+	for _, tt := range []struct {
+		name, sql string
+		args      []any
+	}{
+		{"a value bound to the driver's $1", "ASK how many customers$1", []any{"x"}},
+		{"no value", "ASK how many customers over $1?", nil},
+		{"EXPLAIN ASK", "EXPLAIN ASK how many customers$1", []any{"x"}},
+		{"parenthesised", "SELECT * FROM (ASK how many customers$1) t", []any{"x"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := prompts()
+			var n int
+			err := conn.QueryRow(ctx, tt.sql, tt.args...).Scan(&n)
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "42P02" || !strings.Contains(pe.Hint, "ASK $$") || !strings.Contains(pe.Message, "$1") {
+				t.Fatalf("err = %v (%#v), want 42P02 naming $1 with a hint naming ASK $$…$$", err, pe)
+			}
+			if prompts() != before {
+				t.Error("the model was asked a question a driver rewrote")
+			}
+			if err := conn.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil || n != 1 {
+				t.Errorf("session after the refusal: %v", err)
+			}
+		})
+	}
+	// Parameters for an ASK, whatever its question: declared in the Parse (psycopg 3 declares
+	// the type of each %s it turned into $n, inside quotes too), refused before the model is
+	// asked; or only bound (node-postgres with values), refused at the Bind of the translated
+	// statement instead of the server's protocol violation.
+	want42P02 := func(t *testing.T, err error, msg string) {
+		t.Helper()
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42P02" || !strings.Contains(pe.Hint, "ASK $$") || !strings.Contains(pe.Message, msg) {
+			t.Fatalf("err = %v, want 42P02 %q with a hint naming ASK $$…$$", err, msg)
+		}
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil || n != 1 {
+			t.Errorf("session after the refusal: %v", err)
+		}
+	}
+	t.Run("declared parameter types", func(t *testing.T) {
+		before := prompts()
+		_, err := conn.PgConn().Prepare(ctx, "", "ASK $$how many customers over $1?$$", []uint32{25})
+		want42P02(t, err, "declared 1")
+		if prompts() != before {
+			t.Error("the model was asked")
+		}
+	})
+	t.Run("values bound", func(t *testing.T) {
+		res := conn.PgConn().ExecParams(ctx, "ASK $$how many customers over $1?$$", [][]byte{[]byte("5")}, nil, nil, nil).Read()
+		want42P02(t, res.Err, "its Bind carries 1")
+		// The same statement without values runs.
+		res = conn.PgConn().ExecParams(ctx, "ASK $$how many customers over $1?$$", nil, nil, nil, nil).Read()
+		if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "200" {
+			t.Errorf("without values: %v %q", res.Err, res.Rows)
+		}
+	})
+	t.Run("in a transaction block", func(t *testing.T) {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		var n int
+		if err := tx.QueryRow(ctx, "ASK how many customers$1", "x").Scan(&n); err == nil {
+			t.Fatal("the ASK succeeded")
+		}
+		err = tx.QueryRow(ctx, "SELECT 1").Scan(&n)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "25P02" {
+			t.Errorf("the block after the refusal: %v, want 25P02 (failed block)", err)
+		}
+	})
+	for _, tt := range []struct {
+		name, sql string
+		mode      pgx.QueryExecMode
+	}{
+		{"dollar-quoted", "ASK $$how many customers$1$$", pgx.QueryExecModeCacheStatement},
+		{"string literal", "ASK 'how many customers over $1?'", pgx.QueryExecModeExec},
+		{"an amount", "ASK how many customers cost $1.5", pgx.QueryExecModeExec},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var n int
+			if err := conn.QueryRow(ctx, tt.sql, tt.mode).Scan(&n); err != nil || n != 200 {
+				t.Errorf("%s: n = %d, err = %v; want the 200 customers", tt.sql, n, err)
+			}
+		})
+	}
+	// psql sends the text as typed (pgx's simple protocol would fill $1 itself).
+	if out, err := psql(t, e, "-At", "-c", "ASK how many customers$1"); err != nil || !strings.HasSuffix(strings.TrimSpace(out), "\n200") {
+		t.Errorf("simple protocol: %v\n%s", err, out)
+	}
+}
