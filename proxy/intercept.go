@@ -216,6 +216,16 @@ func (s *session) answered() bool { return s.pending.Load() <= 0 }
 // waitUntil returns once ready() holds, re-checking it whenever the server→client relay
 // signals an answer (syncCh), or when ctx or the session ends.
 func (s *session) waitUntil(ctx context.Context, ready func() bool) error {
+	if c := s.resumeWrite; c != nil {
+		select {
+		case <-c:
+			s.resumeWrite = nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return net.ErrClosed
+		}
+	}
 	if ready() {
 		return nil
 	}

@@ -76,6 +76,10 @@ type session struct {
 	closed   bool
 	noLoop   bool        // leaveLoop ran: the session must not attach any more
 	resumed  resumeState // where the event loop left off, read by the relay goroutines
+	// resumeWrite, until closed, is the event loop's last answers to the client being written
+	// by the goroutine relay (their ReadyForQuery messages are already counted); the
+	// client→server goroutine waits for it before it answers the client itself (waitUntil).
+	resumeWrite chan struct{}
 
 	// The walk of each direction (walk.go; index 0: client→server), owned by the relay
 	// thread while it carries the session and by the goroutine relay after the hand-back.
@@ -234,10 +238,16 @@ func (s *session) run() {
 // in the event loop (ended[0]: client→server, ended[1]: server→client) is not run again.
 func (s *session) relay(ended [2]error) {
 	errc := make(chan error, 1)
+	var wrote chan struct{}
+	if len(s.resumed.pend[1]) > 0 {
+		wrote = make(chan struct{})
+		s.resumeWrite = wrote
+	}
 	go func() {
 		var err error
 		if p := s.resumed.pend[1]; len(p) > 0 {
 			err = s.writeClient(p)
+			close(wrote)
 		}
 		if err == nil {
 			err = ended[1]
