@@ -8,7 +8,7 @@ type relayState struct {
 	Tx                        byte
 	Pending, ZSent, SyncsExec int64
 	UnitOpen, Uncertain       bool
-	CopyRisk                  int64
+	CopyRisk                  int
 }
 
 // onlySession returns the Server's one open session.
@@ -30,6 +30,6 @@ func (s *session) state() relayState {
 	p := s.pending.Load()
 	return relayState{
 		Tx: byte(s.tx.Load()), Pending: p, ZSent: s.zSent, SyncsExec: s.syncsSinceExec,
-		UnitOpen: s.unitOpen, Uncertain: s.uncertain, CopyRisk: s.copyRisk.copies,
+		UnitOpen: s.unitOpen, Uncertain: s.uncertain, CopyRisk: len(s.copyRisk.units),
 	}
 }

@@ -568,7 +568,7 @@ func (s *session) barrier(ctx context.Context) error {
 	ready := func() bool {
 		return s.pending.Load() <= 0 && (s.gGot.Load() >= g.sent || s.gErr.Load())
 	}
-	if ready() && s.copyRisk.copies == 0 {
+	if ready() && len(s.copyRisk.units) == 0 {
 		return nil
 	}
 	// The server may hold its answers until Sync or Flush (also after a COPY FROM STDIN

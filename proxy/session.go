@@ -46,19 +46,18 @@ type session struct {
 	clientEnd atomic.Bool // the client left (Terminate, EOF) or its side failed; set before any Terminate goes upstream
 	finalOnce sync.Once   // at most one FATAL of pgask's own when the session ends
 
-	tx       atomic.Uint32 // transaction status of the last ReadyForQuery: 'I', 'T', 'E'
-	pending  atomic.Int64  // client messages awaiting a ReadyForQuery (Query, Sync, FunctionCall)
-	upErrs   atomic.Int64  // ErrorResponses relayed to the client
-	copyEnds atomic.Int64  // COPY FROM STDINs that entered copy-in mode and completed
-	waiting  atomic.Bool   // a waitSync is parked on syncCh
-	syncCh   chan struct{}
-	own      atomic.Pointer[ownRoute] // non-nil: upstream replies belong to pgask, not the client
+	tx      atomic.Uint32 // transaction status of the last ReadyForQuery: 'I', 'T', 'E'
+	pending atomic.Int64  // client messages awaiting a ReadyForQuery (Query, Sync, FunctionCall)
+	copies  copyLog       // COPY FROM STDIN completions and errors, as the upstream answered (copysync.go)
+	waiting atomic.Bool   // a waitSync is parked on syncCh
+	syncCh  chan struct{}
+	own     atomic.Pointer[ownRoute] // non-nil: upstream replies belong to pgask, not the client
 
 	// c2s state (owned by the client→server goroutine; Session methods run on it).
 	unitOpen       bool     // extended-protocol messages sent since the last Sync/Query
 	uncertain      bool     // a Query/FunctionCall was sent inside an open extended unit
 	syncsSinceExec int64    // Syncs since the last Execute/Query (ignored by the server during COPY)
-	execMark       copyMark // the server's counts when the last Execute/Query/FunctionCall was sent
+	execAt         copyAt   // where the last Execute/Query/FunctionCall was sent
 	copyRisk       copyRisk // Syncs sent during COPY FROM STDIN that were uncounted, yet to be settled
 	zSent          int64    // ReadyForQuery-producing messages forwarded
 	wbuf           []byte

@@ -1,9 +1,6 @@
 package proxy
 
-import (
-	"context"
-	"encoding/binary"
-)
+import "encoding/binary"
 
 // One protocol walker. Both relays, the goroutine relay (relay.go) and the relay thread
 // (evloop_linux.go), walk the same frames with the same bookkeeping, which lives here once:
@@ -103,7 +100,7 @@ func (s *session) account(typ byte) (terminate bool) {
 		}
 		s.unitOpen = false
 		s.syncsSinceExec = 0
-		s.execMark = s.mark()
+		s.execAt = s.copyMark()
 		s.zSent++
 		s.pending.Add(1)
 	case 'S':
@@ -116,7 +113,7 @@ func (s *session) account(typ byte) (terminate bool) {
 	case 'E':
 		s.unitOpen = true
 		s.syncsSinceExec = 0
-		s.execMark = s.mark()
+		s.execAt = s.copyMark()
 	case 'c', 'f':
 		s.copyEnded()
 	case 'X':
@@ -124,95 +121,6 @@ func (s *session) account(typ byte) (terminate bool) {
 		return true
 	}
 	return false
-}
-
-// copyMark is where the server's answers stood when a statement was sent: the ErrorResponses
-// relayed to the client so far, and the COPY FROM STDINs completed.
-type copyMark struct{ errs, copyEnds int64 }
-
-func (s *session) mark() copyMark {
-	return copyMark{errs: s.upErrs.Load(), copyEnds: s.copyEnds.Load()}
-}
-
-// copyRisk is what is left to settle of the Syncs uncounted at the end of COPY FROM STDIN:
-// since from (the statement that started the first such COPY), copies COPYs ended on the
-// client's side, each of which must have completed in copy-in mode, with no error since,
-// for the count to hold.
-type copyRisk struct {
-	from   copyMark
-	copies int64 // 0: nothing to settle
-}
-
-// copyEnded keeps the bookkeeping of a CopyDone or CopyFail. The server ignores a Sync that
-// arrives while it is in copy-in mode (libpq sends one after an extended-protocol COPY's
-// Execute), so the Syncs sent since the COPY statement are taken off the count. That holds
-// only if the COPY did enter copy-in mode and stayed in it: one that failed first (an aborted
-// transaction, a missing table, a bad row) left the server answering those Syncs. Which it was
-// shows in the server's answers, which may still be on their way: settleCopy decides once
-// they are in.
-func (s *session) copyEnded() {
-	if n := s.syncsSinceExec; n > 0 {
-		s.zSent -= n
-		s.pending.Add(-n)
-		if s.copyRisk.copies == 0 {
-			s.copyRisk.from = s.execMark
-		}
-	}
-	if s.copyRisk.copies > 0 || s.syncsSinceExec > 0 {
-		s.copyRisk.copies++
-	}
-	s.syncsSinceExec = 0
-}
-
-// copyKnown reports whether the server's answers show what became of the COPYs whose
-// Syncs were taken off the count (see settleCopy); until then the count may read zero early.
-func (s *session) copyKnown() bool {
-	p := s.pending.Load()
-	if p != 0 {
-		return p < 0 // more ReadyForQuery messages than counted: some Sync was answered
-	}
-	now := s.mark()
-	return now.errs != s.copyRisk.from.errs || now.copyEnds-s.copyRisk.from.copyEnds >= s.copyRisk.copies
-}
-
-// settleCopy decides, once copyKnown, whether the Syncs taken off the count at the end of a
-// COPY were really ignored by the server: every COPY since then completed in copy-in mode, no
-// error came back, and the count is not below zero. Otherwise some were answered and the
-// count was short; it cannot be put right from here, so the session is marked uncertain (ASK
-// is then no longer intercepted on it).
-func (s *session) settleCopy() {
-	if s.copyRisk.copies == 0 {
-		return
-	}
-	now := s.mark()
-	if s.pending.Load() != 0 || now.errs != s.copyRisk.from.errs || now.copyEnds-s.copyRisk.from.copyEnds < s.copyRisk.copies {
-		s.uncertain = true
-	}
-	s.copyRisk = copyRisk{}
-}
-
-// waitCopy waits until the fate of the COPYs whose Syncs were taken off the count is known,
-// and settles it (settleCopy).
-func (s *session) waitCopy(ctx context.Context) error {
-	if s.copyRisk.copies == 0 {
-		return nil
-	}
-	if err := s.waitUntil(ctx, s.copyKnown); err != nil {
-		return err
-	}
-	s.settleCopy()
-	return nil
-}
-
-// syncAnswered records that the Sync just accounted is answered for certain, whatever
-// follows: the one that ends pgask's discarding after a failed ASK Parse, which dropped the
-// client's messages before it (a COPY among them), so a CopyDone that follows must not take
-// it off the count.
-func (s *session) syncAnswered() {
-	s.syncsSinceExec = 0
-	if s.g != nil {
-		s.g.syncs = s.g.syncs[:0]
-	}
 }
 
 // clientDone adds the batch's client frames to the session's traffic.
@@ -241,23 +149,9 @@ func (s *session) readyForQuery(w *frameWalk, total int) bool {
 // as it is but for the largest) means that the upstream ends the session.
 func (s *session) errorResponse(w *frameWalk, total int) {
 	s.errSinceZ = true
-	s.upErrs.Add(1)
-	s.inCopy = false
-	w.wake = true
+	s.copyEvent(w, false)
 	if w.m.w-w.m.r >= total && isFatal(w.body(total)) {
 		s.upFatal.Store(true)
-	}
-}
-
-// copyIn and commandComplete keep the bookkeeping of a CopyInResponse and a CommandComplete
-// that go to the client: a COPY FROM STDIN that completed (copyEnds).
-func (s *session) copyIn() { s.inCopy = true }
-
-func (s *session) commandComplete(w *frameWalk) {
-	if s.inCopy {
-		s.inCopy = false
-		s.copyEnds.Add(1)
-		w.wake = true
 	}
 }
 
