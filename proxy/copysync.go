@@ -153,10 +153,19 @@ func (s *session) settleCopy() {
 	s.copyRisk = copyRisk{units: s.copyRisk.units[:0]}
 }
 
-// waitCopy waits until the fate of the COPYs at risk is known and settles it.
+// waitCopy waits until the fate of the COPYs at risk is known and settles it. The answers it
+// needs come without more from the client: each COPY at risk has had its CopyDone or
+// CopyFail sent, and a statement taken for a COPY that was none leaves its Sync answered,
+// which puts the count below zero.
 func (s *session) waitCopy(ctx context.Context) error {
 	if len(s.copyRisk.units) == 0 {
 		return nil
+	}
+	if !s.copyKnown() {
+		// The server may hold a COPY's CommandComplete until a Sync or Flush.
+		if err := s.writeUp(flushMsg); err != nil {
+			return err
+		}
 	}
 	if err := s.waitUntil(ctx, s.copyKnown); err != nil {
 		return err

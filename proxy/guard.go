@@ -191,6 +191,13 @@ func (s *session) startGuard(ctx context.Context) error {
 // discarded, as intercept does.
 func (s *session) guardFrame(ic Interceptor, typ byte, frame, inject []byte) ([]byte, error) {
 	g := s.g
+	if !s.uncertain {
+		// Syncs sent during a COPY: settled first, so that what follows sees the session
+		// uncertain when they were answered (the outcome comes without more from the client).
+		if err := s.waitCopy(s.ctx); err != nil {
+			return nil, err
+		}
+	}
 	if !s.unitOpen && len(g.dead) > 0 && s.tx.Load() == 'I' {
 		clear(g.dead) // outside a block every portal is gone anyway
 	}
