@@ -152,7 +152,7 @@ func (s *Set) Similar(question string, n, budget int) []Pair {
 			break
 		}
 		p := s.Pairs[c.i]
-		cost := introspect.EstimateTokens(p.Question) + introspect.EstimateTokens(p.SQL) + 8
+		cost := pairCost(p)
 		if cost > budget {
 			continue
 		}
@@ -160,6 +160,12 @@ func (s *Set) Similar(question string, n, budget int) []Pair {
 		out = append(out, p)
 	}
 	return out
+}
+
+// pairCost is the tokens a pair takes in a prompt: its texts and the template's few words
+// around them.
+func pairCost(p Pair) int {
+	return introspect.EstimateTokens(p.Question) + introspect.EstimateTokens(p.SQL) + 8
 }
 
 // stopWords carry no meaning for similarity.
