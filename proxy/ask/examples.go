@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgask/pgask/proxy"
@@ -82,7 +83,7 @@ func (h *Handler) fromExample(ctx context.Context, set *examples.Set, question s
 			"stored SQL: "+p.SQL, "Correct or delete the pair in pgask.examples.")
 	}
 	if err := ex.Explain(ctx, p.SQL); err != nil {
-		return "", true, &checkError{fmt.Errorf("check the stored SQL of pgask.examples: %w", err)}
+		return "", true, &checkError{fmt.Errorf("check the stored SQL of pgask.examples: %w", withoutPosition(err))}
 	}
 	return p.SQL, true, nil
 }
@@ -118,6 +119,7 @@ func (h *Handler) teach(ctx context.Context, s *proxy.Session, st asksplit.State
 			}
 			err = pgError(code, "pgask: TEACH refused: "+re.Reason, "", "TEACH stores one read-only SELECT that answers the question.")
 		}
+		err = withoutPosition(err)
 		return h.fail(ctx, s, &ev, err)
 	}
 	ev.Question, ev.SQL = question, sql
@@ -141,4 +143,17 @@ func (h *Handler) sendNotice(ctx context.Context, s *proxy.Session, sql string, 
 		n.Detail = exampleDetail
 	}
 	return s.Send(ctx, n)
+}
+
+// withoutPosition drops the cursor position of the server's error for pgask's EXPLAIN: it
+// counts in pgask's statement text, not in the client's, where a client would point at the
+// wrong place.
+func withoutPosition(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Position == 0 {
+		return err
+	}
+	cp := *pe
+	cp.Position = 0
+	return &cp
 }

@@ -222,7 +222,9 @@ func TestTeach(t *testing.T) {
 		{"empty question", "TEACH '' AS SELECT 1", "42601"},
 	} {
 		_, err := conn.Exec(ctx, tc.stmt, pgx.QueryExecModeSimpleProtocol)
-		wantCode(t, err, tc.code)
+		if pe := wantCode(t, err, tc.code); pe.Position != 0 {
+			t.Errorf("%s: error position %d counts in pgask's EXPLAIN, not in the client's text", tc.name, pe.Position)
+		}
 	}
 	// Inside a block a refused TEACH fails the block like any statement; ROLLBACK ends it.
 	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
