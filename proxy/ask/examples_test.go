@@ -258,6 +258,9 @@ func TestTeach(t *testing.T) {
 	if pe := wantCode(t, err, "42501"); !strings.Contains(pe.Message, "permission denied for table examples") {
 		t.Errorf("message %q, want the server's", pe.Message)
 	}
+	if out, err := psqlAs(t, e, role, "-c", "TEACH $$how many products$$ AS SELECT count(*) FROM products"); err == nil || !strings.Contains(out, "ERROR:  permission denied for table examples") {
+		t.Errorf("psql TEACH without INSERT: %v\n%s", err, out)
+	}
 	// A role that may not read the table it teaches about cannot pass EXPLAIN.
 	e.exec(t, "GRANT INSERT ON pgask.examples TO "+role+"; REVOKE SELECT ON customers FROM "+role)
 	_, err = rc.Exec(ctx, "TEACH 'q' AS SELECT count(*) FROM customers", pgx.QueryExecModeSimpleProtocol)
