@@ -120,7 +120,9 @@ func (s *Set) Exact(question string) (Pair, bool) {
 // Similar returns up to n pairs most similar to question, most similar first, whose texts
 // together fit in budget tokens (introspect.EstimateTokens). Similarity is pg_trgm's
 // (shared trigrams of the normalised questions over all trigrams) plus the share of the
-// question's words the pair's question holds; pairs sharing no word are never chosen.
+// question's words (stop words aside, plurals folded) the pair's question holds; a pair
+// holding less than half of them is never chosen: a pair about something else misleads a
+// small model more than no example (SmolLM2 copied an unrelated pair's WHERE clause).
 func (s *Set) Similar(question string, n, budget int) []Pair {
 	if s == nil || n <= 0 || budget <= 0 {
 		return nil
@@ -139,7 +141,7 @@ func (s *Set) Similar(question string, n, budget int) []Pair {
 				common++
 			}
 		}
-		if common == 0 {
+		if common == 0 || 2*common < len(qw) {
 			continue
 		}
 		score := jaccard(qg, s.grams[i]) + float64(common)/float64(len(qw))
@@ -174,6 +176,8 @@ var stopWords = map[string]bool{
 	"or": true, "is": true, "are": true, "was": true, "were": true, "by": true, "with": true, "what": true,
 	"which": true, "who": true, "how": true, "me": true, "show": true, "list": true, "give": true, "from": true,
 	"that": true, "each": true, "per": true, "do": true, "does": true, "s": true, "their": true, "its": true, "it": true,
+	"there": true, "have": true, "has": true, "had": true, "be": true, "been": true, "this": true, "these": true,
+	"those": true, "they": true, "them": true, "all": true, "every": true, "return": true, "find": true, "get": true,
 }
 
 func wordSet(norm string) map[string]struct{} {
