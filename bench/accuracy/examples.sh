@@ -12,7 +12,9 @@
 #   MODEL=smollm2-135m bench/accuracy/examples.sh
 #
 # Environment: MODEL (gemma3-270m or smollm2-135m), DB (default broker), THREADS (default 1),
-# MAX_TOKENS (160), OUT (default bench/accuracy/results-examples/$MODEL), SHARED (as run.sh).
+# MAX_TOKENS (160), OUT (default bench/accuracy/results-examples/$MODEL), SHARED (as run.sh),
+# RUNS (default "taught with without"; a run left out keeps its .jsonl already in $OUT, e.g. a
+# without.jsonl copied from an earlier run: it shows no pairs, so the ranking does not matter).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -74,12 +76,14 @@ ev() { # output, questions, flags…
     --ask-max-tokens "$MAX_TOKENS" --log-level warn --quiet --timeout 20m --ask-generation-timeout 0 \
     "$@" -o "$OUT/$o.jsonl" "$OUT/$q.csv" >&2
 }
-step "(a) taught questions"
-ev taught taught
-step "(b) held-out questions with the taught pairs as examples"
-ev with heldout
-step "(b) held-out questions without examples"
-ev without heldout --ask-example-budget 0
+RUNS=${RUNS:-taught with without}
+for r in $RUNS; do
+  case $r in
+    taught) step "(a) taught questions"; ev taught taught ;;
+    with) step "(b) held-out questions with the taught pairs as examples"; ev with heldout ;;
+    without) step "(b) held-out questions without examples"; ev without heldout --ask-example-budget 0 ;;
+  esac
+done
 
 python3 - "$OUT" "$MODEL" "$DB" <<'EOF' | tee "$OUT/report.md"
 import json, sys
