@@ -51,11 +51,12 @@ type Event struct {
 	// Example is set when the SQL is the stored one of a pair in pgask.examples whose
 	// question matched (no model ran); Teach for a TEACH statement.
 	Example, Teach bool
-	// Outcome is one of "ok", "taught" (TEACH stored its pair), "dry_run", "unanswerable", "rejected", "invalid_sql",
-	// "engine_error", "timeout", "queue_full", "check_failed", "canceled", "unavailable",
-	// "exec_error", "error", and for the limits (SQLSTATE 54000): "too_long" (a question
-	// longer than Options.MaxQuestionLength, refused before any work) and "too_many_rows"
-	// (generated SQL whose planner estimate exceeds Options.MaxResultRows, not run).
+	// Outcome is one of "ok", "taught" (TEACH stored its pair), "dry_run", "unanswerable",
+	// "rejected", "invalid_sql", "engine_error", "timeout", "queue_full", "check_failed",
+	// "canceled", "unavailable", "exec_error", "error", and for the limits (SQLSTATE 54000):
+	// "too_long" (a question longer than Options.MaxQuestionLength, refused before any work)
+	// and "too_many_rows" (generated SQL whose planner estimate exceeds
+	// Options.MaxResultRows, not run).
 	Outcome             string
 	Err                 error
 	Introspect, Execute time.Duration
