@@ -1,7 +1,10 @@
 // Package ask answers ASK statements on a client's session: it finds them (asksplit), reads
 // the live schema over the client's own upstream session (introspect), has it translated
 // (translate), checks the SQL with EXPLAIN as the client's user, shows it as a NOTICE and runs
-// it read-only, streaming ordinary rows back. It implements proxy.Interceptor.
+// it read-only, streaming ordinary rows back. A question that matches a verified pair of
+// pgask.examples is answered with its SQL, similar pairs are shown to the model, a follow-up
+// (ASK and …) refines the session's previous question, and TEACH stores a checked pair
+// (examples.go). It implements proxy.Interceptor.
 package ask
 
 import (
