@@ -23,13 +23,14 @@ func MightContainASK(b []byte) bool {
 			start = i - 1
 		case 'k':
 			start = i - 2
-		case 't': // TEACH: one of its first three letters is at a multiple of 3 ('a' above)
-			if teachAt(b, i) {
+		case 'c': // TEACH: one of its letters a, c, h is at a multiple of 3 ('a' above); t
+			// and e, more frequent in SQL, are not looked at
+			if teachAt(b, i-3) {
 				return true
 			}
 			continue
-		case 'e':
-			if teachAt(b, i-1) {
+		case 'h':
+			if teachAt(b, i-4) {
 				return true
 			}
 			continue
