@@ -58,6 +58,9 @@ type Options struct {
 	Notice bool
 	// SchemaBudget prunes schemas larger than this many tokens (ask.schema-budget); 0 = never.
 	SchemaBudget int
+	// ExampleBudget is the most tokens of stored pairs (pgask.examples) shown to the model as
+	// worked examples (ask.example-budget); 0 = none.
+	ExampleBudget int
 	// StatementTimeout bounds the generated SQL's run (ask.statement-timeout); 0 = the session's.
 	StatementTimeout time.Duration
 	// MaxQuestionLength refuses longer questions, in characters (ask.max-question-length);
@@ -119,6 +122,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		Upstream:          opts.Upstream,
 		Notice:            opts.Notice,
 		SchemaBudget:      opts.SchemaBudget,
+		ExampleBudget:     opts.ExampleBudget,
+		AllowFunctions:    normaliseFunctions(opts.AllowFunctions),
 		StatementTimeout:  opts.StatementTimeout,
 		MaxQuestionLength: opts.MaxQuestionLength,
 		MaxResultRows:     opts.MaxResultRows,

@@ -79,6 +79,7 @@ type AskConfig struct {
 	MaxQuestionLength int           `mapstructure:"max-question-length"`
 	MaxResultRows     int           `mapstructure:"max-result-rows"`
 	SchemaBudget      int           `mapstructure:"schema-budget"`
+	ExampleBudget     int           `mapstructure:"example-budget"`
 	GenerationTimeout time.Duration `mapstructure:"generation-timeout"`
 	StatementTimeout  time.Duration `mapstructure:"statement-timeout"`
 }
@@ -180,6 +181,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ask.MaxResultRows < 0 {
 		bad("ask.max-result-rows", "must not be negative (0 = no limit), got %d", c.Ask.MaxResultRows)
+	}
+	if c.Ask.ExampleBudget < 0 {
+		bad("ask.example-budget", "must not be negative (0 = no worked examples), got %d", c.Ask.ExampleBudget)
 	}
 	if c.Ask.SchemaBudget < 0 {
 		bad("ask.schema-budget", "must not be negative (0 = no pruning), got %d", c.Ask.SchemaBudget)

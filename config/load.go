@@ -69,6 +69,7 @@ var keys = []Key{
 	{"ask.max-question-length", "ask-max-question-length", 2000, "longest ASK question in characters; longer ones get SQLSTATE 54000 before any work"},
 	{"ask.max-result-rows", "ask-max-result-rows", 1000000, "generated SQL whose EXPLAIN (the dry run before it runs) estimates more rows is refused with SQLSTATE 54000 (0 = no limit)"},
 	{"ask.schema-budget", "ask-schema-budget", 2048, "tokens of schema DDL in a prompt; larger schemas are pruned to the question (0 = no pruning)"},
+	{"ask.example-budget", "ask-example-budget", 512, "tokens of stored question → SQL pairs (pgask.examples) shown to the model as worked examples, the most similar first, at most 3 (0 = none; a question matching a stored one is answered from it either way)"},
 	{"ask.generation-timeout", "ask-generation-timeout", 120 * time.Second, "longest time one translation may take"},
 	{"ask.statement-timeout", "ask-statement-timeout", 30 * time.Second, "statement_timeout for running generated SQL (0 = the session's own)"},
 }

@@ -100,21 +100,21 @@ func FuzzRelayFraming(f *testing.F) {
 }
 
 // FuzzMayBeAsk checks the relay's prefilter against the authority, asksplit.Split: whenever
-// Split finds an ASK (leading, later, EXPLAIN ASK or a subquery ASK), the prefilter must let the
-// text through; and it never fires on a text without the word.
+// Split finds an ASK (leading, later, EXPLAIN ASK or a subquery ASK) or a TEACH, the prefilter
+// must let the text through; and it never fires on a text without either word.
 func FuzzMayBeAsk(f *testing.F) {
-	for _, s := range []string{"ASK how many", " /* x /* y */ */ ask", "-- c\nAsk", "asking", "select 1; ask x", "select * from (ask x) t", "ask_x", "/* unterminated", "ASK!", "explain ask x"} {
+	for _, s := range []string{"ASK how many", " /* x /* y */ */ ask", "-- c\nAsk", "asking", "select 1; ask x", "select * from (ask x) t", "ask_x", "/* unterminated", "ASK!", "explain ask x", "TEACH 'q' AS SELECT 1", "select 1;\nteach $$q$$ as select 2", "teacher"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		got := MayBeAsk(in)
 		stmts, _ := asksplit.Split(string(in))
 		for _, st := range stmts {
-			if (st.IsASK || len(st.Embedded) > 0) && !got {
+			if (st.IsASK || st.IsTeach || len(st.Embedded) > 0) && !got {
 				t.Fatalf("ASK missed in %q", in)
 			}
 		}
-		if got && !bytes.Contains(bytes.ToLower(in), []byte("ask")) {
+		if low := bytes.ToLower(in); got && !bytes.Contains(low, []byte("ask")) && !bytes.Contains(low, []byte("teach")) {
 			t.Fatalf("MayBeAsk(%q) without the word", in)
 		}
 	})

@@ -89,6 +89,19 @@ type PromptData struct {
 	Instructions []string // extra instructions, one per line
 	PreviousSQL  string   // repair: the SQL that failed; "" on a first attempt
 	Error        string   // repair: PostgreSQL's error message for PreviousSQL
+	// Examples are verified question → SQL pairs of this database (pgask.examples), the most
+	// similar to Question first, shown as worked examples.
+	Examples []Example
+	// FollowUp, for a follow-up question (ASK and …), is the session's previous question and
+	// the SQL that answered it; Question is then the previous question with the follow-up
+	// appended. Nil for a standalone question, which is never shown any history.
+	FollowUp *Example
+}
+
+// Example is a question with the SQL that answers it.
+type Example struct {
+	Question string
+	SQL      string
 }
 
 // Render returns the prompt for d of a completion template.

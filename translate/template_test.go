@@ -40,7 +40,8 @@ func checkGolden(t *testing.T, path, input, got, want string) {
 }
 
 // TestPromptGolden renders each testdata/prompt/*.txt input: header lines (template:,
-// question:, instruction:, previous_sql:, error:), a line "schema:", then the DDL.
+// question:, instruction:, previous_sql:, error:, example: and follow_up: as
+// "question => SQL"), a line "schema:", then the DDL.
 func TestPromptGolden(t *testing.T) {
 	ts, err := LoadTemplates()
 	if err != nil {
@@ -73,6 +74,16 @@ func TestPromptGolden(t *testing.T) {
 					d.PreviousSQL = v
 				case "error":
 					d.Error = v
+				case "example", "follow_up": // question => SQL
+					q, sql, ok := strings.Cut(v, " => ")
+					if !ok {
+						t.Fatalf("%s: %q has no \" => \"", f, line)
+					}
+					if k == "example" {
+						d.Examples = append(d.Examples, Example{Question: q, SQL: sql})
+					} else {
+						d.FollowUp = &Example{Question: q, SQL: sql}
+					}
 				default:
 					t.Fatalf("unknown header %q", k)
 				}

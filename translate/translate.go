@@ -110,6 +110,10 @@ type Request struct {
 	// hashes Schema and SchemaDDL (SchemaFingerprint).
 	SchemaKey string
 	Checker   Checker // nil skips the EXPLAIN check
+	// Examples and FollowUp go into the prompt (PromptData) and into the cache key, so that a
+	// change of the pairs shown, or of the question followed up, gives a new translation.
+	Examples []Example
+	FollowUp *Example
 }
 
 // Result is a translation.
@@ -208,7 +212,7 @@ func (t *Translator) Translate(ctx context.Context, req Request) (Result, error)
 	if fp == "" {
 		fp = SchemaFingerprint(req.Schema, req.SchemaDDL)
 	}
-	key := strings.Join([]string{t.opts.Model, t.opts.Template.Name, fmt.Sprint(int(t.opts.Grammar)), fp, question}, "\x00")
+	key := strings.Join([]string{t.opts.Model, t.opts.Template.Name, fmt.Sprint(int(t.opts.Grammar)), fp, question, contextKey(req)}, "\x00")
 	for {
 		if sql, ok := t.cache.get(key); ok {
 			return Result{SQL: sql, Cached: true, Timings: Timings{Total: time.Since(start)}}, nil
@@ -256,7 +260,8 @@ func (t *Translator) translate(ctx context.Context, start time.Time, key, fp, qu
 
 	var res Result
 	grammar := t.grammar(fp, req.Schema, &res.Timings)
-	data := PromptData{Question: question, Schema: req.SchemaDDL, Instructions: t.opts.Instructions}
+	data := PromptData{Question: question, Schema: req.SchemaDDL, Instructions: t.opts.Instructions,
+		Examples: neutraliseExamples(req.Examples), FollowUp: neutraliseFollowUp(req.FollowUp)}
 	if t.opts.Template.SchemaFormat == SchemaMSchema && req.Schema != nil {
 		data.Schema = introspect.RenderMSchema(req.Schema)
 	}
@@ -482,6 +487,45 @@ func firstLine(s string) string {
 // <|eot_id|>, [INST] …): a question must not be able to end the user turn and write the
 // assistant's part of the prompt itself.
 var specialToken = regexp.MustCompile(`(?i)</?s>|<\|[a-z0-9_]*\|>|\[/?(inst|sql|question)\]|<<sys>>|<</sys>>`)
+
+// contextKey is the part of a cache key that stands for the examples and the question
+// followed up: their texts, separated by bytes no question or SQL the key is built from holds
+// in that position (lengths prefix each text).
+func contextKey(req Request) string {
+	var b strings.Builder
+	add := func(s string) { fmt.Fprintf(&b, "%d:%s", len(s), s) }
+	for _, e := range req.Examples {
+		b.WriteByte('e')
+		add(e.Question)
+		add(e.SQL)
+	}
+	if f := req.FollowUp; f != nil {
+		b.WriteByte('f')
+		add(f.Question)
+		add(f.SQL)
+	}
+	return b.String()
+}
+
+// neutraliseExamples drops control-token text from the examples' questions and SQL: pairs
+// are written by users, and must not be able to end a prompt's turn any more than a question.
+func neutraliseExamples(ex []Example) []Example {
+	if len(ex) == 0 {
+		return nil
+	}
+	out := make([]Example, len(ex))
+	for i, e := range ex {
+		out[i] = Example{Question: strings.TrimSpace(neutraliseSpecialTokens(e.Question)), SQL: strings.TrimSpace(neutraliseSpecialTokens(e.SQL))}
+	}
+	return out
+}
+
+func neutraliseFollowUp(f *Example) *Example {
+	if f == nil {
+		return nil
+	}
+	return &neutraliseExamples([]Example{*f})[0]
+}
 
 // neutraliseSpecialTokens drops control-token text from a question.
 func neutraliseSpecialTokens(q string) string {

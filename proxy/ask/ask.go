@@ -1,7 +1,10 @@
 // Package ask answers ASK statements on a client's session: it finds them (asksplit), reads
 // the live schema over the client's own upstream session (introspect), has it translated
 // (translate), checks the SQL with EXPLAIN as the client's user, shows it as a NOTICE and runs
-// it read-only, streaming ordinary rows back. It implements proxy.Interceptor.
+// it read-only, streaming ordinary rows back. A question that matches a verified pair of
+// pgask.examples is answered with its SQL, similar pairs are shown to the model, a follow-up
+// (ASK and …) refines the session's previous question, and TEACH stores a checked pair
+// (examples.go). It implements proxy.Interceptor.
 package ask
 
 import (
@@ -20,6 +23,7 @@ import (
 	"github.com/pgask/pgask/proxy"
 	"github.com/pgask/pgask/proxy/asksplit"
 	"github.com/pgask/pgask/translate"
+	"github.com/pgask/pgask/translate/examples"
 )
 
 // Translator turns a question and a schema into one checked SELECT; *translate.Translator fits.
@@ -47,11 +51,15 @@ type Event struct {
 	DryRun, Extended     bool
 	Attempts             int
 	Cached               bool
-	// Outcome is one of "ok", "dry_run", "unanswerable", "rejected", "invalid_sql",
-	// "engine_error", "timeout", "queue_full", "check_failed", "canceled", "unavailable",
-	// "exec_error", "error", and for the limits (SQLSTATE 54000): "too_long" (a question
-	// longer than Options.MaxQuestionLength, refused before any work) and "too_many_rows"
-	// (generated SQL whose planner estimate exceeds Options.MaxResultRows, not run).
+	// Example is set when the SQL is the stored one of a pair in pgask.examples whose
+	// question matched (no model ran); Teach for a TEACH statement.
+	Example, Teach bool
+	// Outcome is one of "ok", "taught" (TEACH stored its pair), "dry_run", "unanswerable",
+	// "rejected", "invalid_sql", "engine_error", "timeout", "queue_full", "check_failed",
+	// "canceled", "unavailable", "exec_error", "error", and for the limits (SQLSTATE 54000):
+	// "too_long" (a question longer than Options.MaxQuestionLength, refused before any work)
+	// and "too_many_rows" (generated SQL whose planner estimate exceeds
+	// Options.MaxResultRows, not run).
 	Outcome             string
 	Err                 error
 	Introspect, Execute time.Duration
@@ -83,6 +91,13 @@ type Options struct {
 	// exceeds this many rows. A dry run (EXPLAIN ASK) still returns the SQL, with a WARNING
 	// that running it would be refused. 0 = no limit.
 	MaxResultRows int64
+	// ExampleBudget is the most tokens of stored question → SQL pairs (pgask.examples) shown
+	// to the model as worked examples, the most similar first (at most 3); 0 shows none.
+	// Questions that match a stored one are answered from it whatever the budget.
+	ExampleBudget int
+	// AllowFunctions are denied functions allowed anyway in stored SQL (as in
+	// translate.Options.AllowFunctions).
+	AllowFunctions []string
 	// Unavailable, when set, answers every ASK with this error (e.g. "model not found") while
 	// everything else passes through.
 	Unavailable error
@@ -103,7 +118,18 @@ type Handler struct {
 	// that parses the same text again (Describe first, Execute later, re-prepare) sees the
 	// same statement and the same RowDescription. Entries go when the session ends.
 	memoMu sync.Mutex
-	memo   map[*proxy.Session]map[string]string
+	memo   map[*proxy.Session]map[string]memoEntry
+	// turns keeps each session's latest translated ASK, which a follow-up refines.
+	turns map[*proxy.Session]*turn
+
+	examples *examples.Cache
+}
+
+// memoEntry is what an extended-protocol Parse of an ASK text forwarded, and the ASK it
+// answered (the session's previous ASK again when the text is parsed again).
+type memoEntry struct {
+	sql string
+	t   *turn
 }
 
 // New returns a Handler. schemas and tr may be nil only when opts.Unavailable is set.
@@ -115,7 +141,8 @@ func New(schemas Schemas, tr Translator, opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{schemas: schemas, tr: tr, opts: opts, log: log, memo: map[*proxy.Session]map[string]string{}}, nil
+	return &Handler{schemas: schemas, tr: tr, opts: opts, log: log, memo: map[*proxy.Session]map[string]memoEntry{},
+		turns: map[*proxy.Session]*turn{}, examples: examples.NewCache()}, nil
 }
 
 var _ proxy.Interceptor = (*Handler)(nil)
@@ -124,6 +151,7 @@ var _ proxy.Interceptor = (*Handler)(nil)
 func (h *Handler) SessionClosed(s *proxy.Session) {
 	h.memoMu.Lock()
 	delete(h.memo, s)
+	delete(h.turns, s)
 	h.memoMu.Unlock()
 }
 
@@ -152,12 +180,18 @@ func (h *Handler) Query(ctx context.Context, s *proxy.Session, text string) erro
 		return s.RelayQuery(ctx, q)
 	}
 	for _, st := range stmts {
-		if !st.IsASK && len(st.Embedded) == 0 {
+		if !st.IsASK && !st.IsTeach && len(st.Embedded) == 0 {
 			plain = append(plain, st.Text)
 			continue
 		}
 		if err := flush(); err != nil {
 			return err
+		}
+		if st.IsTeach {
+			if err := h.teach(ctx, s, st); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := h.statement(ctx, s, text, st); err != nil {
 			return err
@@ -178,7 +212,7 @@ func openASK(err error) error {
 
 func hasASK(stmts []asksplit.Statement) bool {
 	for _, st := range stmts {
-		if st.IsASK || len(st.Embedded) > 0 {
+		if st.IsASK || st.IsTeach || len(st.Embedded) > 0 {
 			return true
 		}
 	}
@@ -198,10 +232,8 @@ func (h *Handler) statement(ctx context.Context, s *proxy.Session, text string, 
 		h.observe(&ev)
 		return s.Send(ctx, dryRunRows(sql)...)
 	}
-	if h.opts.Notice {
-		if err := s.Send(ctx, &pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: "pgask: " + sql}); err != nil {
-			return err
-		}
+	if err := h.sendNotice(ctx, s, sql, ev.Example); err != nil {
+		return err
 	}
 	t0 := time.Now()
 	err = h.execute(ctx, s, sql)
@@ -222,17 +254,30 @@ func (h *Handler) statement(ctx context.Context, s *proxy.Session, text string, 
 func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st asksplit.Statement, ev *Event) (string, error) {
 	ex := &explainer{s: s}
 	if st.IsASK {
-		sql, err := h.translate(ctx, s, st.Question, ev, ex)
+		question, fu, err := h.followUp(s, st)
 		if err != nil {
 			return "", err
 		}
-		return sql, h.rowLimit(ctx, s, ex, sql, st.DryRun, ev)
+		ev.Question = question
+		sql, err := h.translate(ctx, s, question, fu, ev, ex)
+		if err != nil {
+			return "", err
+		}
+		if err := h.rowLimit(ctx, s, ex, sql, st.DryRun, ev); err != nil {
+			return "", err
+		}
+		t := &turn{text: text, question: question, sql: sql}
+		if fu != nil {
+			t.base = fu.SQL
+		}
+		h.setTurn(s, t)
+		return sql, nil
 	}
 	var b strings.Builder
 	pos := st.Start
 	for _, e := range st.Embedded {
 		ev.Question = e.Question
-		sql, err := h.translate(ctx, s, e.Question, ev, ex)
+		sql, err := h.translate(ctx, s, e.Question, nil, ev, ex)
 		if err != nil {
 			return "", err
 		}
@@ -262,7 +307,12 @@ func (h *Handler) Parse(ctx context.Context, s *proxy.Session, name, text string
 		return "", pgError("42601", "an extended-protocol Parse may hold only one ASK statement", "", "")
 	}
 	st := stmts[0]
-	if sql, ok := h.remembered(s, text); ok {
+	if st.IsTeach {
+		return "", pgError("0A000", "pgask: TEACH is answered over the simple query protocol only", "",
+			"Send it as a simple Query (psql, or a driver's simple protocol mode), or INSERT INTO pgask.examples (question, sql) directly.")
+	}
+	key := h.memoKey(s, text, st)
+	if sql, ok := h.remembered(s, key); ok {
 		return sql, nil
 	}
 	ev := h.newEvent(s, st.Question, st.DryRun, true)
@@ -278,12 +328,10 @@ func (h *Handler) Parse(ctx context.Context, s *proxy.Session, name, text string
 	if st.DryRun {
 		ev.Outcome = "dry_run"
 		sql = "SELECT " + introspect.QuoteLiteral(sql) + "::text AS sql"
-	} else if h.opts.Notice {
-		if err := s.Send(ctx, &pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: "pgask: " + sql}); err != nil {
-			return "", err
-		}
+	} else if err := h.sendNotice(ctx, s, sql, ev.Example); err != nil {
+		return "", err
 	}
-	h.remember(s, text, sql)
+	h.remember(s, key, sql)
 	h.observe(&ev)
 	return sql, nil
 }
@@ -323,29 +371,56 @@ func rewritten(st asksplit.Statement, paramTypes int) error {
 	return nil
 }
 
-func (h *Handler) remembered(s *proxy.Session, text string) (string, bool) {
-	h.memoMu.Lock()
-	defer h.memoMu.Unlock()
-	sql, ok := h.memo[s][text]
-	return sql, ok
+// memoKey is the memo key of a Parse of text: the text, and for a follow-up the SQL of the
+// question it refines, so that the same words after another question are a new question.
+// Parsing a follow-up's text again right after it was answered (a driver re-preparing it)
+// finds the entry made then, since the question it refined is remembered with it.
+func (h *Handler) memoKey(s *proxy.Session, text string, st asksplit.Statement) string {
+	if !st.FollowUp {
+		return text
+	}
+	prev := h.lastTurn(s)
+	switch {
+	case prev == nil:
+		return text
+	case prev.text == text:
+		return text + "\x00" + prev.base
+	}
+	return text + "\x00" + prev.sql
 }
 
-func (h *Handler) remember(s *proxy.Session, text, sql string) {
+// remembered returns what an earlier Parse with the same memo key forwarded, and makes the
+// ASK it answered the session's previous one again.
+func (h *Handler) remembered(s *proxy.Session, key string) (string, bool) {
+	h.memoMu.Lock()
+	defer h.memoMu.Unlock()
+	e, ok := h.memo[s][key]
+	if ok && e.t != nil {
+		h.turns[s] = e.t
+	}
+	return e.sql, ok
+}
+
+// remember keeps what a Parse forwarded under its memo key, with the session's latest turn
+// (the ASK it answered).
+func (h *Handler) remember(s *proxy.Session, key, sql string) {
 	h.memoMu.Lock()
 	defer h.memoMu.Unlock()
 	m := h.memo[s]
 	if m == nil {
-		m = map[string]string{}
+		m = map[string]memoEntry{}
 		h.memo[s] = m
 	}
 	if len(m) >= 1024 { // a session asking thousands of distinct questions: start over
 		clear(m)
 	}
-	m[text] = sql
+	m[key] = memoEntry{sql: sql, t: h.turns[s]}
 }
 
-// translate reads the schema and translates one question.
-func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, ev *Event, ex *explainer) (string, error) {
+// translate reads the schema and translates one question; fu is the question a follow-up
+// refines, nil for a standalone one. A question that matches a stored pair (pgask.examples)
+// gets its SQL without the model; otherwise the most similar pairs are shown to the model.
+func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, fu *translate.Example, ev *Event, ex *explainer) (string, error) {
 	if s.TxStatus() == 'E' { // as PostgreSQL: an aborted transaction ignores every command
 		return "", pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
 	}
@@ -359,6 +434,14 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 		return "", err
 	}
 	t0 := time.Now()
+	set := h.examplesFor(ctx, s)
+	if fu == nil {
+		sql, ok, err := h.fromExample(ctx, set, question, ev, ex)
+		if ok {
+			ev.Introspect += time.Since(t0) - ev.Translate.Check
+			return sql, err
+		}
+	}
 	schema, fp, err := h.schemas.Get(ctx, s, introspect.Key{
 		Upstream: h.opts.Upstream, Database: s.Database(), User: s.User(), SearchPath: s.StartupParam("search_path"),
 	})
@@ -382,6 +465,8 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 		// the question and the budget, so the translation cache need not hash the schema again.
 		SchemaKey: fmt.Sprintf("%x/%d", fp[:], h.opts.SchemaBudget),
 		Checker:   ex,
+		Examples:  set.Similar(question, maxPromptExamples, h.opts.ExampleBudget),
+		FollowUp:  fu,
 	})
 	ev.Attempts, ev.Cached = res.Attempts, res.Cached
 	ev.Translate = res.Timings

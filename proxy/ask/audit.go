@@ -20,6 +20,8 @@ type AuditRecord struct {
 	DryRun          bool      `json:"dry_run,omitempty"`
 	Extended        bool      `json:"extended,omitempty"`
 	Cached          bool      `json:"cached,omitempty"`
+	Example         bool      `json:"example,omitempty"` // answered with a stored pair of pgask.examples, no model
+	Teach           bool      `json:"teach,omitempty"`
 	Repairs         int       `json:"repairs"`
 	Outcome         string    `json:"outcome"`
 	Error           string    `json:"error,omitempty"`
@@ -41,6 +43,7 @@ func (ev Event) Record() AuditRecord {
 	r := AuditRecord{
 		Time: ev.Start.UTC(), User: ev.User, Database: ev.Database, Client: ev.Peer,
 		Question: ev.Question, SQL: ev.SQL, DryRun: ev.DryRun, Extended: ev.Extended, Cached: ev.Cached,
+		Example: ev.Example, Teach: ev.Teach,
 		Repairs: max(ev.Attempts-1, 0), Outcome: ev.Outcome,
 		PromptTokens: ev.PromptTokens, ReusedTokens: ev.ReusedTokens, GeneratedTokens: ev.GeneratedTokens,
 		IntrospectMS: ms(ev.Introspect), QueueMS: ms(ev.Translate.QueueWait), PromptMS: ms(ev.Translate.PromptEval),

@@ -37,6 +37,24 @@
 // (ASK is no statement), and it reads the way PostgreSQL users already expect: EXPLAIN shows what
 // would run without running it. Such statements have IsASK and DryRun set.
 //
+// # Follow-ups: ASK and …
+//
+// An ASK whose question starts with the word "and" or "but" (any case; `ASK and only for
+// cancelled orders`, `ASK but in 2024`) is a follow-up (Statement.FollowUp): the caller answers
+// it as a refinement of the session's previous question. The rule reads as English does: a
+// question that opens with "and" or "but" continues one asked before and means nothing alone,
+// so no standalone question is mistaken for one, while "andorra's customers" or "orders and
+// customers" are standalone (the whole first word must be "and" or "but").
+//
+// # TEACH
+//
+// `TEACH <quoted question> AS <SQL>` stores a verified question → SQL pair: the question must
+// be quoted ('…', E'…', $$…$$, $tag$…$tag$ or "…"), since only the closing quote can say where
+// prose ends; the word AS follows; the SQL, lexed as SQL, runs to the statement's `;`
+// (Statement.TeachSQL, trimmed). TEACH is not valid PostgreSQL, so it clashes with no statement.
+// A statement starting with the word TEACH of another shape is reported with IsTeach and an
+// empty Question, for the caller to refuse with a syntax error.
+//
 // # Parenthesised ASK (subquery)
 //
 // BI tools wrap custom SQL in a subquery: Tableau sends

@@ -2,6 +2,7 @@ package asksplit
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +18,10 @@ func FuzzSplit(f *testing.F) {
 		"ASK $q$a's$q$;ASK E'b\\'s';EXPLAIN ASK c",
 		`SELECT * FROM (ASK how many orders) "Custom SQL Query"`,
 		"/* a /* b */ c */ select $$;$$, \"x;y\", 'z;'; ask",
+		"TEACH $$how many orders$$ AS SELECT count(*) FROM orders; ASK and only cancelled ones",
+		"teach 'what''s new' as select ';' -- x\n; select 2",
+		"TEACH how many AS SELECT 1",
+		"select 1; TEACH E'a\\'s' AS /* c */ select $q$;$q$;ASK but in 2024",
 	} {
 		f.Add(s)
 	}
@@ -38,9 +43,15 @@ func FuzzSplit(f *testing.F) {
 			if st.Text != in[st.Start:st.End] {
 				t.Fatalf("Text %q != span %q", st.Text, in[st.Start:st.End])
 			}
-			found = found || st.IsASK || len(st.Embedded) > 0
-			if !st.IsASK && (st.DryRun || st.Question != "" || st.Quoted) {
+			found = found || st.IsASK || st.IsTeach || len(st.Embedded) > 0
+			if !st.IsASK && !st.IsTeach && (st.DryRun || st.Question != "" || st.Quoted) {
 				t.Fatalf("non-ASK statement with ASK fields: %+v", st)
+			}
+			if st.FollowUp && !st.IsASK || st.IsTeach && (st.IsASK || st.DryRun) || !st.IsTeach && st.TeachSQL != "" {
+				t.Fatalf("inconsistent statement kind: %+v", st)
+			}
+			if st.IsTeach && st.TeachSQL != "" && (!strings.HasSuffix(st.Text, st.TeachSQL) || trimSpace(st.TeachSQL) != st.TeachSQL) {
+				t.Fatalf("TEACH SQL %q is not the trimmed end of %q", st.TeachSQL, st.Text)
 			}
 			if st.IsASK && !st.Quoted && trimSpace(st.Question) != st.Question {
 				t.Fatalf("question %q not trimmed", st.Question)

@@ -1,8 +1,8 @@
 package asksplit
 
 // MightContainASK is the relay's cheap check on a Query text: it returns false only when Split
-// would find no ASK in b (neither a statement nor a parenthesised one), so texts for which it
-// returns false can be relayed untouched. It does not allocate.
+// would find no ASK in b (neither a statement nor a parenthesised one) and no TEACH statement,
+// so texts for which it returns false can be relayed untouched. It does not allocate.
 //
 // It looks for the word ASK (any case, not inside a longer word, followed by white space, the
 // end, ';', a quote or a comment) whose previous non-white-space byte is absent, ';', '(', or
@@ -16,10 +16,24 @@ func MightContainASK(b []byte) bool {
 		switch b[i] | 0x20 {
 		case 'a':
 			start = i
+			if teachAt(b, i-2) {
+				return true
+			}
 		case 's':
 			start = i - 1
 		case 'k':
 			start = i - 2
+		case 'c': // TEACH: one of its letters a, c, h is at a multiple of 3 ('a' above); t
+			// and e, more frequent in SQL, are not looked at
+			if teachAt(b, i-3) {
+				return true
+			}
+			continue
+		case 'h':
+			if teachAt(b, i-4) {
+				return true
+			}
+			continue
 		default:
 			continue
 		}
@@ -38,6 +52,24 @@ func MightContainASK(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// teachAt reports whether the word TEACH (any case, a whole word) starts at i where a
+// statement could start.
+func teachAt(b []byte, i int) bool {
+	const w = "teach"
+	if i < 0 || i+len(w) > len(b) || i > 0 && isIdentCont(b[i-1]) {
+		return false
+	}
+	for n := 0; n < len(w); n++ {
+		if b[i+n]|0x20 != w[n] {
+			return false
+		}
+	}
+	if i+len(w) < len(b) && isIdentCont(b[i+len(w)]) {
+		return false
+	}
+	return askContext(b, i)
 }
 
 // askContext reports whether a statement or a parenthesised group could start with the word at i.

@@ -23,6 +23,16 @@ type Statement struct {
 	// Embedded lists the parenthesised ASKs of a statement that is not itself an ASK, in order
 	// (Tableau's `SELECT * FROM (ASK …) "Custom SQL Query"`).
 	Embedded []Embedded
+
+	// FollowUp is set for an ASK (not EXPLAIN ASK's dry run alone: both) whose question starts
+	// with the word "and" or "but": it refines the session's previous question.
+	FollowUp bool
+
+	// IsTeach is set for `TEACH <quoted question> AS <SQL>`: Question (Quoted set) and
+	// TeachSQL (the SQL after AS, to the end of the statement) are the pair to store. A TEACH
+	// statement of any other shape has IsTeach set and Question and TeachSQL empty.
+	IsTeach  bool
+	TeachSQL string
 }
 
 // Embedded is a parenthesised ASK inside a statement.
@@ -71,8 +81,18 @@ func Split(text string) ([]Statement, error) {
 			a := question(text, after)
 			st := stmt(text, start, a.end)
 			st.IsASK, st.DryRun, st.Question, st.Quoted = true, dry, a.question, a.quoted
+			st.FollowUp = isFollowUp(a.question)
 			out = append(out, st)
 			i = a.next
+			continue
+		}
+		if !dry && wordAt(text, p, "teach") {
+			semi, st, err := teach(text, start, p)
+			out = append(out, st)
+			if err != nil {
+				return out, err
+			}
+			i = semi
 			continue
 		}
 
@@ -271,4 +291,48 @@ func parenQuestion(s string, open, after int) (Embedded, error) {
 		}
 	}
 	return Embedded{}, &SyntaxError{What: "parenthesised ASK", Offset: open}
+}
+
+// isFollowUp reports whether a question starts with the word "and" or "but" (any case).
+func isFollowUp(q string) bool {
+	return wordAt(q, 0, "and") || wordAt(q, 0, "but")
+}
+
+// teach reads a TEACH statement whose word starts at word: a quoted question, the word AS and
+// the SQL, which is lexed as SQL up to its ';' (or the end of the text). It returns where
+// splitting goes on.
+func teach(s string, start, word int) (int, Statement, error) {
+	after := word + len("teach")
+	semi, last, _, err := scanStatement(s, word)
+	end := last
+	if err != nil {
+		end = len(s)
+	}
+	st := stmt(s, start, end)
+	st.IsTeach = true
+	if err != nil {
+		return semi, st, err
+	}
+	r, err := skipSpaceAndComments(s, after)
+	if err != nil || r >= end {
+		return semi, st, nil
+	}
+	kind, delim := quoteAt(s, r, false)
+	if kind == notQuoted {
+		return semi, st, nil
+	}
+	qe, err := quotedEnd(s, r, kind, delim)
+	if err != nil {
+		return semi, st, nil
+	}
+	as, err := skipSpaceAndComments(s, qe)
+	if err != nil || !wordAt(s, as, "as") {
+		return semi, st, nil
+	}
+	body, err := skipSpaceAndComments(s, as+len("as"))
+	if err != nil || body >= end {
+		return semi, st, nil
+	}
+	st.Question, st.Quoted, st.TeachSQL = trimSpace(unquote(s[r:qe], kind, delim)), true, s[body:end]
+	return semi, st, nil
 }

@@ -212,6 +212,13 @@ func TestMightContainASK(t *testing.T) {
 		{"asking", false},
 		{"ASK(1)", false},
 		{"notexplain ask x", false},
+		{"TEACH 'q' AS SELECT 1", true},
+		{"select 1;\nteach $$q$$ as select 1", true},
+		{"/* c */TeAcH 'q' as select 1", true},
+		{"xteach 'q' as select 1", false},
+		{"teacher", false},
+		{"select teach from t", false},
+		{"select teach_me from t", false},
 		{"", false},
 	}
 	for _, tt := range tests {
@@ -279,5 +286,64 @@ func checkGap(t *testing.T, gap string) {
 			t.Fatalf("gap %q between statements holds %q", gap, gap[j:])
 		}
 		i = j + 1
+	}
+}
+
+func TestSplitTeachAndFollowUp(t *testing.T) {
+	type tw struct {
+		text     string
+		ask      bool
+		followUp bool
+		teach    bool
+		question string
+		sql      string
+	}
+	tests := []struct {
+		name string
+		in   string
+		want []tw
+	}{
+		{"teach dollar quoted", "TEACH $$what's the total?$$ AS SELECT sum(total) FROM orders;",
+			[]tw{{text: "TEACH $$what's the total?$$ AS SELECT sum(total) FROM orders", teach: true, question: "what's the total?", sql: "SELECT sum(total) FROM orders"}}},
+		{"teach quoted, lower case, comments, then more", "teach 'how many' /* c */ as -- x\n select ';' ; select 2",
+			[]tw{{text: "teach 'how many' /* c */ as -- x\n select ';'", teach: true, question: "how many", sql: "select ';'"}, {text: "select 2"}}},
+		{"teach with escape string", `TEACH E'it\'s' AS SELECT 1`, []tw{{text: `TEACH E'it\'s' AS SELECT 1`, teach: true, question: "it's", sql: "SELECT 1"}}},
+		{"teach multi-statement SQL ends at the first statement", "TEACH 'q' AS SELECT 1; DELETE FROM t",
+			[]tw{{text: "TEACH 'q' AS SELECT 1", teach: true, question: "q", sql: "SELECT 1"}, {text: "DELETE FROM t"}}},
+		{"teach unquoted question is malformed", "TEACH how many AS SELECT 1", []tw{{text: "TEACH how many AS SELECT 1", teach: true}}},
+		{"teach without AS is malformed", "TEACH 'q' SELECT 1", []tw{{text: "TEACH 'q' SELECT 1", teach: true}}},
+		{"teach without SQL is malformed", "TEACH 'q' AS ;select 1", []tw{{text: "TEACH 'q' AS", teach: true}, {text: "select 1"}}},
+		{"teacher is no statement of ours", "teacher 'q' as select 1", []tw{{text: "teacher 'q' as select 1"}}},
+		{"follow-up with and", "ASK and only for cancelled orders", []tw{{text: "ASK and only for cancelled orders", ask: true, followUp: true, question: "and only for cancelled orders"}}},
+		{"follow-up with But, quoted", "ASK $$But only in 2024$$", []tw{{text: "ASK $$But only in 2024$$", ask: true, followUp: true, question: "But only in 2024"}}},
+		{"andorra is no follow-up", "ASK andorra's customers", []tw{{text: "ASK andorra's customers", ask: true, question: "andorra's customers"}}},
+		{"and later in the question is no follow-up", "ASK orders and customers", []tw{{text: "ASK orders and customers", ask: true, question: "orders and customers"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Split(tt.in)
+			if err != nil {
+				t.Fatalf("Split(%q): %v", tt.in, err)
+			}
+			var g []tw
+			for _, st := range got {
+				w := tw{text: st.Text, ask: st.IsASK, followUp: st.FollowUp, teach: st.IsTeach, sql: st.TeachSQL}
+				if st.IsASK || st.IsTeach {
+					w.question = st.Question
+				}
+				g = append(g, w)
+			}
+			if !reflect.DeepEqual(g, tt.want) {
+				t.Errorf("Split(%q)\n got %+v\nwant %+v", tt.in, g, tt.want)
+			}
+			checkSpans(t, tt.in, got)
+			special := false
+			for _, st := range got {
+				special = special || st.IsASK || st.IsTeach
+			}
+			if special && !MightContainASK([]byte(tt.in)) {
+				t.Errorf("MightContainASK(%q) = false", tt.in)
+			}
+		})
 	}
 }

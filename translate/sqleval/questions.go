@@ -75,3 +75,65 @@ func ReadQuestions(r io.Reader) ([]Question, error) {
 		qs = append(qs, q)
 	}
 }
+
+// Pair is one row of a file of question → SQL pairs (pgask examples import).
+type Pair struct {
+	DBName   string // the db_name column; "" when the file has none
+	Question string
+	SQL      string // the query (or sql) column; a sql-eval gold query's first alternative
+	Line     int    // 1-based record number in the file, header excluded
+}
+
+// ReadPairs reads question → SQL pairs from a CSV file with a header naming at least question
+// and query (sql-eval's question files) or sql; db_name is read when present. Unlike
+// ReadQuestions it keeps records with empty fields, for the caller to report. In a query
+// column, a sql-eval gold query that lists alternatives gives its first, with every column of
+// a `{a, b}` group; a sql column is taken as it is.
+func ReadPairs(r io.Reader) ([]Pair, error) {
+	cr := &csvReader{r: bufio.NewReader(r)}
+	header, err := cr.read()
+	if err != nil {
+		return nil, fmt.Errorf("read pairs header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	sqlCol := "query"
+	if _, ok := col[sqlCol]; !ok {
+		sqlCol = "sql"
+	}
+	for _, name := range []string{"question", sqlCol} {
+		if _, ok := col[name]; !ok {
+			return nil, fmt.Errorf("read pairs: %w %q (header %q; want question and query or sql)", errMissingColumn, name, header)
+		}
+	}
+	get := func(rec []string, name string) string {
+		i, ok := col[name]
+		if !ok || i >= len(rec) {
+			return ""
+		}
+		return rec[i]
+	}
+	var ps []Pair
+	for n := 1; ; n++ {
+		rec, err := cr.read()
+		if errors.Is(err, io.EOF) {
+			return ps, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read pairs record %d: %w", n, err)
+		}
+		p := Pair{DBName: strings.TrimSpace(get(rec, "db_name")), Question: get(rec, "question"), SQL: get(rec, sqlCol), Line: n}
+		if parts := splitSemicolons(p.SQL); sqlCol == "query" && (len(parts) > 1 || strings.ContainsRune(p.SQL, '{')) {
+			// The first alternative, with all of a {a, b} group's columns (the last subset).
+			for _, part := range parts {
+				if alts := GoldQueries(part); len(alts) > 0 {
+					p.SQL = alts[len(alts)-1]
+					break
+				}
+			}
+		}
+		ps = append(ps, p)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -96,5 +97,32 @@ func TestReadQuestionsSharedFiles(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %d questions", filepath.Base(path), len(qs))
+	}
+}
+
+func TestReadPairs(t *testing.T) {
+	in := "db_name,query_category,question,query\n" +
+		"shop,a,q1,SELECT 1\n" +
+		"shop,b,q2,\"SELECT {id, name} FROM t GROUP BY {};SELECT 2\"\n" +
+		"shop,c,,\n"
+	got, err := ReadPairs(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Pair{
+		{DBName: "shop", Question: "q1", SQL: "SELECT 1", Line: 1},
+		{DBName: "shop", Question: "q2", SQL: "SELECT id, name FROM t GROUP BY id, name", Line: 2},
+		{DBName: "shop", Line: 3},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ReadPairs = %+v, want %+v", got, want)
+	}
+	// A sql column is taken as it is; db_name is optional.
+	got, err = ReadPairs(strings.NewReader("question,sql\nq,SELECT 1; SELECT 2\n"))
+	if err != nil || len(got) != 1 || got[0].SQL != "SELECT 1; SELECT 2" || got[0].DBName != "" {
+		t.Errorf("ReadPairs(question,sql) = %+v, %v", got, err)
+	}
+	if _, err := ReadPairs(strings.NewReader("question,answer\nq,a\n")); err == nil {
+		t.Error("a file without query or sql column was read")
 	}
 }
