@@ -102,6 +102,7 @@ func diffStream(in []byte) (stream []byte, splits []int, ask bool) {
 		in = in[1:]
 		return b
 	}
+	askInBatch := false // an ASK Parse since the last Sync
 	for ops := 0; len(in) > 0 && ops < 64; ops++ {
 		switch op := next() % 13; op {
 		case 0:
@@ -116,6 +117,7 @@ func diffStream(in []byte) (stream []byte, splits []int, ask bool) {
 			stream = append(stream, feExecute(uint32(next()%4))...)
 		case 3:
 			stream = append(stream, fe('S')...)
+			askInBatch = false
 		case 4:
 			stream = append(stream, fe('H')...)
 		case 5, 6: // COPY FROM STDIN, simple (5) or extended (6)
@@ -133,8 +135,10 @@ func diffStream(in []byte) (stream []byte, splits []int, ask bool) {
 			}
 			// A Sync during COPY, which the server ignores while in copy-in mode, and
 			// answers when the COPY failed first (a bad row, an aborted transaction):
-			// pgask settles the count before an ASK (settleCopy).
-			if ctl&0x40 != 0 {
+			// pgask settles the count before an ASK (settleCopy). Not in the batch of an ASK
+			// statement: when that statement failed, whether pgask refuses a later Bind of it
+			// (0A000) or the server refuses it (25P02) depends on when the error came.
+			if ctl&0x40 != 0 && !askInBatch {
 				stream = append(stream, fe('S')...)
 			}
 			if ctl&0x80 != 0 {
@@ -164,6 +168,7 @@ func diffStream(in []byte) (stream []byte, splits []int, ask bool) {
 			stream = append(stream, feQuery(diffAsk[int(next())%len(diffAsk)])...)
 			ask = true
 		case 12: // an ASK in a Parse: translated, or failed (then discarded up to the Sync)
+			askInBatch = true
 			stream = append(stream, feParse("", diffAskParse[int(next())%len(diffAskParse)])...)
 			stream = append(stream, feBind("")...)
 			stream = append(stream, feExecute(0)...)
