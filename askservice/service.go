@@ -58,6 +58,9 @@ type Options struct {
 	Notice bool
 	// SchemaBudget prunes schemas larger than this many tokens (ask.schema-budget); 0 = never.
 	SchemaBudget int
+	// Values shows the database's own values in prompts (ask.values): see introspect.Options.Values
+	// and introspect.MatchValues.
+	Values bool
 	// StatementTimeout bounds the generated SQL's run (ask.statement-timeout); 0 = the session's.
 	StatementTimeout time.Duration
 	// MaxQuestionLength refuses longer questions, in characters (ask.max-question-length);
@@ -165,7 +168,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("start translator: %w", err)
 	}
 	s.template, s.model, s.stats = tmpl.Name, st.Model, st.Stats
-	s.schemas = introspect.NewCache(introspect.CacheOptions{Logger: log})
+	s.schemas = introspect.NewCache(introspect.CacheOptions{Load: introspect.Options{Values: opts.Values}, Logger: log})
 	if s.handler, err = ask.New(s.schemas, tr, hopts); err != nil {
 		s.Close()
 		return nil, err

@@ -79,6 +79,7 @@ type AskConfig struct {
 	MaxQuestionLength int           `mapstructure:"max-question-length"`
 	MaxResultRows     int           `mapstructure:"max-result-rows"`
 	SchemaBudget      int           `mapstructure:"schema-budget"`
+	Values            bool          `mapstructure:"values"`
 	GenerationTimeout time.Duration `mapstructure:"generation-timeout"`
 	StatementTimeout  time.Duration `mapstructure:"statement-timeout"`
 }

@@ -43,6 +43,7 @@ func serviceOptions(cfg *config.Config, log *slog.Logger, progress io.Writer, ob
 		AllowFunctions:    cfg.Ask.AllowFunctions,
 		Notice:            cfg.Ask.Notice,
 		SchemaBudget:      cfg.Ask.SchemaBudget,
+		Values:            cfg.Ask.Values,
 		StatementTimeout:  cfg.Ask.StatementTimeout,
 		MaxQuestionLength: cfg.Ask.MaxQuestionLength,
 		MaxResultRows:     int64(cfg.Ask.MaxResultRows),

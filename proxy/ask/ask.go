@@ -339,7 +339,7 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 	res, err := h.tr.Translate(ctx, translate.Request{
 		Question:  question,
 		Schema:    pruned,
-		SchemaDDL: introspect.Render(pruned),
+		SchemaDDL: introspect.RenderQuestion(pruned, question),
 		// The cache computed the full schema's fingerprint once; pruning is a function of it,
 		// the question and the budget, so the translation cache need not hash the schema again.
 		SchemaKey: fmt.Sprintf("%x/%d", fp[:], h.opts.SchemaBudget),
