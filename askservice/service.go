@@ -61,6 +61,9 @@ type Options struct {
 	// Values shows the database's own values in prompts (ask.values): see introspect.Options.Values
 	// and introspect.MatchValues.
 	Values bool
+	// EmptyRepair re-prompts once when the SQL returns no rows (ask.empty-repair): see
+	// ask.Options.EmptyRepair.
+	EmptyRepair bool
 	// StatementTimeout bounds the generated SQL's run (ask.statement-timeout); 0 = the session's.
 	StatementTimeout time.Duration
 	// MaxQuestionLength refuses longer questions, in characters (ask.max-question-length);
@@ -122,6 +125,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		Upstream:          opts.Upstream,
 		Notice:            opts.Notice,
 		SchemaBudget:      opts.SchemaBudget,
+		EmptyRepair:       opts.EmptyRepair,
 		StatementTimeout:  opts.StatementTimeout,
 		MaxQuestionLength: opts.MaxQuestionLength,
 		MaxResultRows:     opts.MaxResultRows,

@@ -80,6 +80,7 @@ type AskConfig struct {
 	MaxResultRows     int           `mapstructure:"max-result-rows"`
 	SchemaBudget      int           `mapstructure:"schema-budget"`
 	Values            bool          `mapstructure:"values"`
+	EmptyRepair       bool          `mapstructure:"empty-repair"`
 	GenerationTimeout time.Duration `mapstructure:"generation-timeout"`
 	StatementTimeout  time.Duration `mapstructure:"statement-timeout"`
 }

@@ -44,6 +44,7 @@ func serviceOptions(cfg *config.Config, log *slog.Logger, progress io.Writer, ob
 		Notice:            cfg.Ask.Notice,
 		SchemaBudget:      cfg.Ask.SchemaBudget,
 		Values:            cfg.Ask.Values,
+		EmptyRepair:       cfg.Ask.EmptyRepair,
 		StatementTimeout:  cfg.Ask.StatementTimeout,
 		MaxQuestionLength: cfg.Ask.MaxQuestionLength,
 		MaxResultRows:     int64(cfg.Ask.MaxResultRows),

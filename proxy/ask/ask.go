@@ -61,6 +61,9 @@ type Event struct {
 	ReusedTokens        int
 	GeneratedTokens     int
 	GrammarFallback     int // generation steps where the grammar overruled the model's choice
+	// EmptyRepair: the first SQL returned no rows and the model was asked again
+	// (Options.EmptyRepair); Attempts, tokens and timings count both translations.
+	EmptyRepair bool
 }
 
 // Options shape a Handler.
@@ -71,6 +74,9 @@ type Options struct {
 	Notice bool
 	// SchemaBudget prunes schemas larger than this many tokens to the question; 0 = never.
 	SchemaBudget int
+	// EmptyRepair: when the SQL of an ASK that asks for rows (not a yes/no question) returns
+	// none, the model is re-prompted once with that fact (see emptyRepair).
+	EmptyRepair bool
 	// StatementTimeout bounds the generated SQL's run (SET LOCAL statement_timeout); 0 = the
 	// session's own.
 	StatementTimeout time.Duration
@@ -222,17 +228,20 @@ func (h *Handler) statement(ctx context.Context, s *proxy.Session, text string, 
 func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st asksplit.Statement, ev *Event) (string, error) {
 	ex := &explainer{s: s}
 	if st.IsASK {
-		sql, err := h.translate(ctx, s, st.Question, ev, ex)
+		sql, err := h.translate(ctx, s, st.Question, ev, ex, nil)
 		if err != nil {
 			return "", err
 		}
-		return sql, h.rowLimit(ctx, s, ex, sql, st.DryRun, ev)
+		if err := h.rowLimit(ctx, s, ex, sql, st.DryRun, ev); err != nil || st.DryRun {
+			return sql, err
+		}
+		return h.emptyRepair(ctx, s, st.Question, sql, ev, ex)
 	}
 	var b strings.Builder
 	pos := st.Start
 	for _, e := range st.Embedded {
 		ev.Question = e.Question
-		sql, err := h.translate(ctx, s, e.Question, ev, ex)
+		sql, err := h.translate(ctx, s, e.Question, ev, ex, nil)
 		if err != nil {
 			return "", err
 		}
@@ -307,7 +316,8 @@ func (h *Handler) remember(s *proxy.Session, text, sql string) {
 }
 
 // translate reads the schema and translates one question.
-func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, ev *Event, ex *explainer) (string, error) {
+// feedback, when set, is an earlier answer to show the model (translate.Request.Feedback).
+func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, ev *Event, ex *explainer, feedback *translate.Feedback) (string, error) {
 	if s.TxStatus() == 'E' { // as PostgreSQL: an aborted transaction ignores every command
 		return "", pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
 	}
@@ -344,6 +354,7 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 		// the question and the budget, so the translation cache need not hash the schema again.
 		SchemaKey: fmt.Sprintf("%x/%d", fp[:], h.opts.SchemaBudget),
 		Checker:   ex,
+		Feedback:  feedback,
 	})
 	ev.Attempts, ev.Cached = res.Attempts, res.Cached
 	ev.Translate = res.Timings

@@ -21,6 +21,7 @@ type AuditRecord struct {
 	Extended        bool      `json:"extended,omitempty"`
 	Cached          bool      `json:"cached,omitempty"`
 	Repairs         int       `json:"repairs"`
+	EmptyRepair     bool      `json:"empty_repair,omitempty"`
 	Outcome         string    `json:"outcome"`
 	Error           string    `json:"error,omitempty"`
 	PromptTokens    int       `json:"prompt_tokens,omitempty"`
@@ -41,7 +42,7 @@ func (ev Event) Record() AuditRecord {
 	r := AuditRecord{
 		Time: ev.Start.UTC(), User: ev.User, Database: ev.Database, Client: ev.Peer,
 		Question: ev.Question, SQL: ev.SQL, DryRun: ev.DryRun, Extended: ev.Extended, Cached: ev.Cached,
-		Repairs: max(ev.Attempts-1, 0), Outcome: ev.Outcome,
+		Repairs: max(ev.Attempts-1, 0), EmptyRepair: ev.EmptyRepair, Outcome: ev.Outcome,
 		PromptTokens: ev.PromptTokens, ReusedTokens: ev.ReusedTokens, GeneratedTokens: ev.GeneratedTokens,
 		IntrospectMS: ms(ev.Introspect), QueueMS: ms(ev.Translate.QueueWait), PromptMS: ms(ev.Translate.PromptEval),
 		GenerateMS: ms(ev.Translate.Generation), CheckMS: ms(ev.Translate.Check), ExecuteMS: ms(ev.Execute),

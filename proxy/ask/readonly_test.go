@@ -140,7 +140,8 @@ func setupHostile(t *testing.T, cases []hostileCase) *hostileEnv {
 	}
 	e := &hostileEnv{cluster: c, db: db}
 	e.addr = asktest.Serve(t, c.Addr(), askservice.Options{Engine: askservice.EngineOf(hostileEngine(t, cases), "hostile"),
-		Grammar: translate.GrammarOff, MaxRepairs: 1, Notice: true, StatementTimeout: 5 * time.Second})
+		Grammar: translate.GrammarOff, MaxRepairs: 1, Notice: true, StatementTimeout: 5 * time.Second,
+		EmptyRepair: true}) // the empty-result probe runs the SQL too: it must be as read-only
 	direct, err := pgx.Connect(ctx, c.URL("postgres", db))
 	if err != nil {
 		t.Fatal(err)

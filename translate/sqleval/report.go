@@ -31,8 +31,9 @@ type Record struct {
 
 // AskStats break one answer down, from pgask's own account of the ASK.
 type AskStats struct {
-	Outcome         string  `json:"outcome"`  // ask.Event's outcome ("ok", "invalid_sql", …)
-	Attempts        int     `json:"attempts"` // generations (1 + repairs)
+	Outcome         string  `json:"outcome"`                // ask.Event's outcome ("ok", "invalid_sql", …)
+	Attempts        int     `json:"attempts"`               // generations (1 + repairs)
+	EmptyRepair     bool    `json:"empty_repair,omitempty"` // the first SQL returned no rows and the model was asked again
 	PromptTokens    int     `json:"prompt_tokens"`
 	ReusedTokens    int     `json:"reused_tokens"`
 	GeneratedTokens int     `json:"generated_tokens"`
