@@ -58,7 +58,7 @@ config_flags() {
     budget-0) echo "--ask-schema-budget 0" ;;
     values-off) echo "--ask-values=false" ;;
     empty-repair-off) echo "--ask-empty-repair=false" ;;
-    schema-first) echo "--template sqlcoder-7b-2-schema-first" ;;
+    schema-first) if [ "$2" = instruct ]; then echo "--template instruct-schema-first"; else echo "--template sqlcoder-7b-2-schema-first"; fi ;;
     template-alt) if [ "$2" = instruct ]; then echo "--template sqlcoder-7b-2"; else echo "--template instruct"; fi ;;
     *) echo "unknown configuration $1" >&2; return 1 ;;
   esac
