@@ -64,6 +64,10 @@ type Options struct {
 	// EmptyRepair re-prompts once when the SQL returns no rows (ask.empty-repair): see
 	// ask.Options.EmptyRepair.
 	EmptyRepair bool
+	// Vote and VoteCandidates answer by voting by execution (ask.vote, ask.vote-candidates):
+	// see ask.Options.Vote.
+	Vote           ask.VoteMode
+	VoteCandidates int
 	// StatementTimeout bounds the generated SQL's run (ask.statement-timeout); 0 = the session's.
 	StatementTimeout time.Duration
 	// MaxQuestionLength refuses longer questions, in characters (ask.max-question-length);
@@ -126,6 +130,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		Notice:            opts.Notice,
 		SchemaBudget:      opts.SchemaBudget,
 		EmptyRepair:       opts.EmptyRepair,
+		Vote:              opts.Vote,
+		VoteCandidates:    opts.VoteCandidates,
 		StatementTimeout:  opts.StatementTimeout,
 		MaxQuestionLength: opts.MaxQuestionLength,
 		MaxResultRows:     opts.MaxResultRows,

@@ -81,6 +81,8 @@ type AskConfig struct {
 	SchemaBudget      int           `mapstructure:"schema-budget"`
 	Values            bool          `mapstructure:"values"`
 	EmptyRepair       bool          `mapstructure:"empty-repair"`
+	Vote              string        `mapstructure:"vote"`
+	VoteCandidates    int           `mapstructure:"vote-candidates"`
 	GenerationTimeout time.Duration `mapstructure:"generation-timeout"`
 	StatementTimeout  time.Duration `mapstructure:"statement-timeout"`
 }
@@ -182,6 +184,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Ask.MaxResultRows < 0 {
 		bad("ask.max-result-rows", "must not be negative (0 = no limit), got %d", c.Ask.MaxResultRows)
+	}
+	switch c.Ask.Vote {
+	case "off", "always", "fallback":
+	default:
+		bad("ask.vote", "want off, always or fallback, got %q", c.Ask.Vote)
+	}
+	if c.Ask.VoteCandidates < 0 {
+		bad("ask.vote-candidates", "must not be negative, got %d", c.Ask.VoteCandidates)
 	}
 	if c.Ask.SchemaBudget < 0 {
 		bad("ask.schema-budget", "must not be negative (0 = no pruning), got %d", c.Ask.SchemaBudget)

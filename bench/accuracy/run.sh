@@ -59,6 +59,8 @@ config_flags() {
     values-off) echo "--ask-values=false" ;;
     empty-repair-off) echo "--ask-empty-repair=false" ;;
     schema-first) if [ "$2" = instruct ]; then echo "--template instruct-schema-first"; else echo "--template sqlcoder-7b-2-schema-first"; fi ;;
+    vote-always) echo "--ask-vote always" ;;
+    vote-fallback) echo "--ask-vote fallback" ;;
     template-alt) if [ "$2" = instruct ]; then echo "--template sqlcoder-7b-2"; else echo "--template instruct"; fi ;;
     *) echo "unknown configuration $1" >&2; return 1 ;;
   esac

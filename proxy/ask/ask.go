@@ -64,6 +64,9 @@ type Event struct {
 	// EmptyRepair: the first SQL returned no rows and the model was asked again
 	// (Options.EmptyRepair); Attempts, tokens and timings count both translations.
 	EmptyRepair bool
+	// VoteCandidates is how many candidates passed their checks and ran in a vote
+	// (Options.Vote), VoteVotes how many of them gave the winner's result; 0 without a vote.
+	VoteCandidates, VoteVotes int
 }
 
 // Options shape a Handler.
@@ -77,6 +80,10 @@ type Options struct {
 	// EmptyRepair: when the SQL of an ASK that asks for rows (not a yes/no question) returns
 	// none, the model is re-prompted once with that fact (see emptyRepair).
 	EmptyRepair bool
+	// Vote answers by voting by execution (see vote): off, always, or only when the greedy
+	// answer fails its checks; VoteCandidates answers vote (at least 2 for a vote).
+	Vote           VoteMode
+	VoteCandidates int
 	// StatementTimeout bounds the generated SQL's run (SET LOCAL statement_timeout); 0 = the
 	// session's own.
 	StatementTimeout time.Duration
@@ -229,6 +236,9 @@ func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st 
 	ex := &explainer{s: s}
 	if st.IsASK {
 		sql, err := h.translate(ctx, s, st.Question, ev, ex, nil)
+		if !st.DryRun {
+			sql, err = h.vote(ctx, s, st.Question, sql, err, ev, ex)
+		}
 		if err != nil {
 			return "", err
 		}
@@ -318,44 +328,12 @@ func (h *Handler) remember(s *proxy.Session, text, sql string) {
 // translate reads the schema and translates one question.
 // feedback, when set, is an earlier answer to show the model (translate.Request.Feedback).
 func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, ev *Event, ex *explainer, feedback *translate.Feedback) (string, error) {
-	if s.TxStatus() == 'E' { // as PostgreSQL: an aborted transaction ignores every command
-		return "", pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
-	}
-	if h.opts.Unavailable != nil {
-		return "", h.opts.Unavailable
-	}
-	if strings.TrimSpace(question) == "" {
-		return "", pgError("42601", "ASK needs a question", "", "Write the question after ASK, e.g. ASK how many orders were placed last week")
-	}
-	if err := h.checkQuestion(question); err != nil {
+	req, err := h.request(ctx, s, question, ev, ex)
+	if err != nil {
 		return "", err
 	}
-	t0 := time.Now()
-	schema, fp, err := h.schemas.Get(ctx, s, introspect.Key{
-		Upstream: h.opts.Upstream, Database: s.Database(), User: s.User(), SearchPath: s.StartupParam("search_path"),
-	})
-	ev.Introspect += time.Since(t0)
-	if err != nil {
-		return "", fmt.Errorf("read schema: %w", err)
-	}
-	pruned := schema
-	if h.opts.SchemaBudget > 0 {
-		if pc, ok := h.schemas.(pruners); ok {
-			pruned = pc.Pruner(schema).Prune(question, h.opts.SchemaBudget) // per-schema analysis cached
-		} else {
-			pruned = introspect.Prune(schema, question, h.opts.SchemaBudget)
-		}
-	}
-	res, err := h.tr.Translate(ctx, translate.Request{
-		Question:  question,
-		Schema:    pruned,
-		SchemaDDL: introspect.RenderQuestion(pruned, question),
-		// The cache computed the full schema's fingerprint once; pruning is a function of it,
-		// the question and the budget, so the translation cache need not hash the schema again.
-		SchemaKey: fmt.Sprintf("%x/%d", fp[:], h.opts.SchemaBudget),
-		Checker:   ex,
-		Feedback:  feedback,
-	})
+	req.Feedback = feedback
+	res, err := h.tr.Translate(ctx, req)
 	ev.Attempts, ev.Cached = res.Attempts, res.Cached
 	ev.Translate = res.Timings
 	ev.PromptTokens, ev.ReusedTokens, ev.GeneratedTokens = res.PromptTokens, res.ReusedTokens, res.GeneratedTokens
@@ -369,6 +347,48 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 		return "", err
 	}
 	return res.SQL, nil
+}
+
+// request reads the schema (introspect.Cache), prunes it to the question and returns the
+// translation request for question.
+func (h *Handler) request(ctx context.Context, s *proxy.Session, question string, ev *Event, ex *explainer) (translate.Request, error) {
+	if s.TxStatus() == 'E' { // as PostgreSQL: an aborted transaction ignores every command
+		return translate.Request{}, pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
+	}
+	if h.opts.Unavailable != nil {
+		return translate.Request{}, h.opts.Unavailable
+	}
+	if strings.TrimSpace(question) == "" {
+		return translate.Request{}, pgError("42601", "ASK needs a question", "", "Write the question after ASK, e.g. ASK how many orders were placed last week")
+	}
+	if err := h.checkQuestion(question); err != nil {
+		return translate.Request{}, err
+	}
+	t0 := time.Now()
+	schema, fp, err := h.schemas.Get(ctx, s, introspect.Key{
+		Upstream: h.opts.Upstream, Database: s.Database(), User: s.User(), SearchPath: s.StartupParam("search_path"),
+	})
+	ev.Introspect += time.Since(t0)
+	if err != nil {
+		return translate.Request{}, fmt.Errorf("read schema: %w", err)
+	}
+	pruned := schema
+	if h.opts.SchemaBudget > 0 {
+		if pc, ok := h.schemas.(pruners); ok {
+			pruned = pc.Pruner(schema).Prune(question, h.opts.SchemaBudget) // per-schema analysis cached
+		} else {
+			pruned = introspect.Prune(schema, question, h.opts.SchemaBudget)
+		}
+	}
+	return translate.Request{
+		Question:  question,
+		Schema:    pruned,
+		SchemaDDL: introspect.RenderQuestion(pruned, question),
+		// The cache computed the full schema's fingerprint once; pruning is a function of it,
+		// the question and the budget, so the translation cache need not hash the schema again.
+		SchemaKey: fmt.Sprintf("%x/%d", fp[:], h.opts.SchemaBudget),
+		Checker:   ex,
+	}, nil
 }
 
 // execute runs generated SQL with a statement timeout in a read-only state that PostgreSQL

@@ -73,12 +73,21 @@ func addTimings(a, b translate.Timings) translate.Timings {
 	return a
 }
 
-// probeEmpty reports whether sql returns no rows, running `SELECT 1 FROM (sql) LIMIT 1` in the
+// probeEmpty reports whether sql returns no rows, running `SELECT 1 FROM (sql) LIMIT 1` with
+// readOnlyQuery.
+func (h *Handler) probeEmpty(ctx context.Context, s *proxy.Session, sql string) (bool, error) {
+	rows, err := h.readOnlyQuery(ctx, s, "SELECT 1 FROM ("+sql+"\n) AS pgask_probe LIMIT 1")
+	if err != nil {
+		return false, fmt.Errorf("probe: %w", err)
+	}
+	return len(rows) == 0, nil
+}
+
+// readOnlyQuery runs query for pgask's own use (its rows go nowhere but to the caller) in the
 // same read-only scope as the client's run (execute): pgask's own BEGIN READ ONLY … ROLLBACK
 // outside a transaction block, a read-only savepoint rolled back afterwards inside one (the
-// client's block is left as it was, even when the probe fails), under the statement timeout.
-func (h *Handler) probeEmpty(ctx context.Context, s *proxy.Session, sql string) (bool, error) {
-	probe := "SELECT 1 FROM (" + sql + "\n) AS pgask_probe LIMIT 1"
+// client's block is left as it was, even when the query fails), under the statement timeout.
+func (h *Handler) readOnlyQuery(ctx context.Context, s *proxy.Session, query string) ([][][]byte, error) {
 	var begin, end string
 	switch s.TxStatus() {
 	case 'I':
@@ -87,19 +96,16 @@ func (h *Handler) probeEmpty(ctx context.Context, s *proxy.Session, sql string) 
 		begin = "SAVEPOINT " + roSavepoint + "; SET TRANSACTION READ ONLY" + h.timeoutSQL()
 		end = "ROLLBACK TO SAVEPOINT " + roSavepoint + "; RELEASE SAVEPOINT " + roSavepoint
 	default:
-		return false, errors.New("probe: transaction is aborted")
+		return nil, errors.New("transaction is aborted")
 	}
 	if _, err := s.QueryText(ctx, begin); err != nil {
-		return false, fmt.Errorf("probe: enter read-only scope: %w", err)
+		return nil, fmt.Errorf("enter read-only scope: %w", err)
 	}
-	rows, err := s.QueryText(ctx, probe)
+	rows, err := s.QueryText(ctx, query)
 	if _, rerr := s.QueryText(context.WithoutCancel(ctx), end); rerr != nil {
-		return false, errors.Join(err, fmt.Errorf("probe: leave read-only scope: %w", rerr))
+		return nil, errors.Join(err, fmt.Errorf("leave read-only scope: %w", rerr))
 	}
-	if err != nil {
-		return false, fmt.Errorf("probe: %w", err)
-	}
-	return len(rows) == 0, nil
+	return rows, err
 }
 
 // yesNoStarts are the first words of questions whose answer may rightly be "none": "are there
