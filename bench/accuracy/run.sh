@@ -42,8 +42,11 @@ FILES=(${FILES:-instruct_basic_postgres.csv instruct_advanced_postgres.csv shop}
 # Flags of each configuration, on top of pgask's defaults. "plain" is the SQLCoder prompt with
 # the full DDL, no grammar and no repair: the baseline the issue names when the anchor cannot run.
 # "template-alt" is the other prompt family: instruct (the model's chat template) for a model
-# whose default is the SQLCoder completion prompt, and sqlcoder-7b-2 for one whose default is
-# instruct.
+# whose default is the SQLCoder completion prompt, and SQLCoder's for one whose default is
+# instruct (both schema first, as pgask's defaults). "question-first" is the default family in
+# its question-first layout (instruct, sqlcoder-7b-2), "schema-first" the schema-first one
+# explicitly. "values-off", "empty-repair-off", "vote-always", "vote-fallback": ask.values,
+# ask.empty-repair and ask.vote against their defaults.
 config_flags() {
   case "$1" in
     default) ;;
@@ -58,10 +61,12 @@ config_flags() {
     budget-0) echo "--ask-schema-budget 0" ;;
     values-off) echo "--ask-values=false" ;;
     empty-repair-off) echo "--ask-empty-repair=false" ;;
-    schema-first) if [ "$2" = instruct ]; then echo "--template instruct-schema-first"; else echo "--template sqlcoder-7b-2-schema-first"; fi ;;
+    empty-repair) echo "--ask-empty-repair=true" ;;
+    schema-first) case $2 in instruct*) echo "--template instruct-schema-first" ;; *) echo "--template sqlcoder-7b-2-schema-first" ;; esac ;;
+    question-first) case $2 in instruct*) echo "--template instruct" ;; *) echo "--template sqlcoder-7b-2" ;; esac ;;
     vote-always) echo "--ask-vote always" ;;
     vote-fallback) echo "--ask-vote fallback" ;;
-    template-alt) if [ "$2" = instruct ]; then echo "--template sqlcoder-7b-2"; else echo "--template instruct"; fi ;;
+    template-alt) case $2 in instruct*) echo "--template sqlcoder-7b-2-schema-first" ;; *) echo "--template instruct-schema-first" ;; esac ;;
     *) echo "unknown configuration $1" >&2; return 1 ;;
   esac
 }
@@ -115,7 +120,7 @@ for model in $MODELS; do
   mkdir -p "$dir"
   # The template pgask picks for this model (for template-alt): the Gemma GGUF has no chat
   # template (it is the base model), so pgask gives it the SQLCoder completion prompt.
-  case $model in gemma*) picked=sqlcoder-7b-2 ;; *) picked=instruct ;; esac
+  case $model in gemma*) picked=sqlcoder-7b-2-schema-first ;; *) picked=instruct-schema-first ;; esac
   cfgs_var="CONFIGS_${model//[-.]/_}"
   for cfg in ${!cfgs_var:-$CONFIGS}; do
     flags=$(config_flags "$cfg" "$picked")
