@@ -60,6 +60,7 @@ config_flags() {
     budget-512) echo "--ask-schema-budget 512" ;;
     budget-0) echo "--ask-schema-budget 0" ;;
     values-off) echo "--ask-values=false" ;;
+    values) echo "--ask-values=true" ;;
     empty-repair-off) echo "--ask-empty-repair=false" ;;
     empty-repair) echo "--ask-empty-repair=true" ;;
     schema-first) case $2 in instruct*) echo "--template instruct-schema-first" ;; *) echo "--template sqlcoder-7b-2-schema-first" ;; esac ;;

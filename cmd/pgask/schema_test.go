@@ -10,8 +10,8 @@ import (
 	"github.com/pgask/pgask/internal/pgtest"
 )
 
-// TestSchemaShowsValues: `pgask schema --question` shows the most common values of text
-// columns as examples and lists the values the question mentions; --no-values shows neither.
+// TestSchemaShowsValues: `pgask schema --question --values` shows the most common values of text
+// columns as examples and lists the values the question mentions; without --values neither shows.
 func TestSchemaShowsValues(t *testing.T) {
 	c := pgtest.Shared(t)
 	db := pgtest.NewDatabase(t, c)
@@ -23,18 +23,18 @@ ANALYZE stores`); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name     string
-		noValues bool
-		want     []string
-		wantNot  []string
+		name    string
+		values  bool
+		want    []string
+		wantNot []string
 	}{
-		{name: "values", want: []string{"city text --example: ", "-- values in the database that match the question:\n-- stores.city = 'Zürich'\n"}},
-		{name: "no values", noValues: true, wantNot: []string{"example:", "match the question", "Zürich"}},
+		{name: "values", values: true, want: []string{"city text --example: ", "-- values in the database that match the question:\n-- stores.city = 'Zürich'\n"}},
+		{name: "no values", wantNot: []string{"example:", "match the question", "Zürich"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			f := schemaFlags{upstream: c.URL("postgres", db), question: "stores in zurich", budget: 2000, noValues: tt.noValues}
+			f := schemaFlags{upstream: c.URL("postgres", db), question: "stores in zurich", budget: 2000, values: tt.values}
 			if err := runSchema(ctx, &out, &errOut, f); err != nil {
 				t.Fatal(err)
 			}
