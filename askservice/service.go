@@ -61,6 +61,16 @@ type Options struct {
 	// ExampleBudget is the most tokens of stored pairs (pgask.examples) shown to the model as
 	// worked examples (ask.example-budget); 0 = none.
 	ExampleBudget int
+	// Values shows the database's own values in prompts (ask.values): see introspect.Options.Values
+	// and introspect.MatchValues.
+	Values bool
+	// EmptyRepair re-prompts once when the SQL returns no rows (ask.empty-repair): see
+	// ask.Options.EmptyRepair.
+	EmptyRepair bool
+	// Vote and VoteCandidates answer by voting by execution (ask.vote, ask.vote-candidates):
+	// see ask.Options.Vote.
+	Vote           ask.VoteMode
+	VoteCandidates int
 	// StatementTimeout bounds the generated SQL's run (ask.statement-timeout); 0 = the session's.
 	StatementTimeout time.Duration
 	// MaxQuestionLength refuses longer questions, in characters (ask.max-question-length);
@@ -124,6 +134,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		SchemaBudget:      opts.SchemaBudget,
 		ExampleBudget:     opts.ExampleBudget,
 		AllowFunctions:    normaliseFunctions(opts.AllowFunctions),
+		EmptyRepair:       opts.EmptyRepair,
+		Vote:              opts.Vote,
+		VoteCandidates:    opts.VoteCandidates,
 		StatementTimeout:  opts.StatementTimeout,
 		MaxQuestionLength: opts.MaxQuestionLength,
 		MaxResultRows:     opts.MaxResultRows,
@@ -170,7 +183,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("start translator: %w", err)
 	}
 	s.template, s.model, s.stats = tmpl.Name, st.Model, st.Stats
-	s.schemas = introspect.NewCache(introspect.CacheOptions{Logger: log})
+	s.schemas = introspect.NewCache(introspect.CacheOptions{Load: introspect.Options{Values: opts.Values}, Logger: log})
 	if s.handler, err = ask.New(s.schemas, tr, hopts); err != nil {
 		s.Close()
 		return nil, err

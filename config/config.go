@@ -80,6 +80,10 @@ type AskConfig struct {
 	MaxResultRows     int           `mapstructure:"max-result-rows"`
 	SchemaBudget      int           `mapstructure:"schema-budget"`
 	ExampleBudget     int           `mapstructure:"example-budget"`
+	Values            bool          `mapstructure:"values"`
+	EmptyRepair       bool          `mapstructure:"empty-repair"`
+	Vote              string        `mapstructure:"vote"`
+	VoteCandidates    int           `mapstructure:"vote-candidates"`
 	GenerationTimeout time.Duration `mapstructure:"generation-timeout"`
 	StatementTimeout  time.Duration `mapstructure:"statement-timeout"`
 }
@@ -184,6 +188,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Ask.ExampleBudget < 0 {
 		bad("ask.example-budget", "must not be negative (0 = no worked examples), got %d", c.Ask.ExampleBudget)
+	}
+	switch c.Ask.Vote {
+	case "off", "always", "fallback":
+	default:
+		bad("ask.vote", "want off, always or fallback, got %q", c.Ask.Vote)
+	}
+	if c.Ask.VoteCandidates < 0 {
+		bad("ask.vote-candidates", "must not be negative, got %d", c.Ask.VoteCandidates)
 	}
 	if c.Ask.SchemaBudget < 0 {
 		bad("ask.schema-budget", "must not be negative (0 = no pruning), got %d", c.Ask.SchemaBudget)

@@ -235,5 +235,16 @@ SELECT current_user,
     (SELECT ` + agg("t") + ` FROM pg_catalog.pg_type t WHERE t.typtype IN ('d', 'e')),
     (SELECT ` + agg("e") + ` FROM pg_catalog.pg_enum e),
     (SELECT ` + agg("n") + ` FROM pg_catalog.pg_namespace n WHERE n.oid IN (SELECT oid FROM nsp)),
-    (SELECT ` + agg("m") + ` FROM pg_catalog.pg_auth_members m))`
+    (SELECT ` + agg("m") + ` FROM pg_catalog.pg_auth_members m)` + statsStamp(opts) + `)`
+}
+
+// statsStamp, with Options.Values, adds the number of pg_stats rows of the schemas read to the
+// stamp, so that a table's first ANALYZE (autovacuum's included) brings its values in. Later
+// ANALYZEs replace those rows without changing their number and cause no reload: the values stay those of the load.
+func statsStamp(opts Options) string {
+	if !opts.Values {
+		return ""
+	}
+	return `,
+    (SELECT pg_catalog.count(*)::text FROM pg_catalog.pg_stats st WHERE st.schemaname IN (SELECT nspname FROM nsp))`
 }

@@ -129,24 +129,33 @@ func findFold(s *introspect.Schema, table string) *introspect.Table {
 
 // TestDefogGolden loads the defog databases named by testdata/defog/*.txt (first part: the
 // database name) and compares their rendered DDL (M-Schema for *.mschema.txt) with the expected
-// part.
+// part. For *.values.txt the database is ANALYZEd and loaded with Options.Values, and the
+// question after the database name (second line) is matched against its values
+// (RenderQuestion).
 func TestDefogGolden(t *testing.T) {
 	c := pgtest.Shared(t)
 	for _, path := range goldenFiles(t, "testdata/defog") {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
 			input, want := readGolden(t, path)
-			name := strings.TrimSpace(input)
+			name, question, _ := strings.Cut(strings.TrimSpace(input), "\n")
+			values := strings.HasSuffix(path, ".values.txt")
 			db := pgtest.NewDatabase(t, c)
 			loadDefog(t, c, db, name, false)
+			if values {
+				mustExec(t, c, db, "ANALYZE")
+			}
 			conn := connect(t, c, "postgres", db)
 			s, err := introspect.Load(ctxT(t), introspect.NewPgxQuerier(conn),
-				introspect.Options{Schemas: []string{"public", "consumer_div"}})
+				introspect.Options{Schemas: []string{"public", "consumer_div"}, Values: values})
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := introspect.Render(s)
-			if strings.HasSuffix(path, ".mschema.txt") {
+			switch {
+			case strings.HasSuffix(path, ".mschema.txt"):
 				got = introspect.RenderMSchema(s)
+			case values:
+				got = introspect.RenderQuestion(s, question)
 			}
 			if *update {
 				writeGolden(t, path, input, got)

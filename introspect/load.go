@@ -18,6 +18,11 @@ type Options struct {
 	// every schema the user may use, by name. pg_catalog, information_schema and the pg_*
 	// schemas are always left out, and so is any schema the user lacks USAGE on.
 	Schemas []string
+	// Values reads, for the text-like columns of every table, the most common values that
+	// PostgreSQL's statistics hold (pg_stats.most_common_vals, which shows only columns the
+	// user may read): no table is scanned, and a column without statistics (never analyzed,
+	// or with no repeated value) gets none. See Column.Values.
+	Values bool
 }
 
 // ErrUnexpectedResult is wrapped by errors about a catalog query that returned rows of an
@@ -83,6 +88,7 @@ func nspCTE(opts Options) string {
 //	c  relation oid, attnum, name, type, not null (t/f), comment, enum labels (JSON array)
 //	k  relation oid, name, contype, columns (attnums, comma-separated), referenced relation
 //	   oid, referenced columns
+//	v  relation oid, column name, most common values (JSON array), with Options.Values only
 //
 // Text rows decode several times faster than one JSON document. Every catalog reference is schema-qualified so that a hostile
 // search_path cannot shadow it.
@@ -145,7 +151,7 @@ SELECT 'k', k.conrelid::text, k.conname::text, k.contype::text,
        pg_catalog.array_to_string(k.conkey, ','), k.confrelid::text,
        pg_catalog.array_to_string(k.confkey, ','), NULL
 FROM pg_catalog.pg_constraint k JOIN rel ON rel.oid = k.conrelid
-WHERE k.contype IN ('p', 'u', 'f')`
+WHERE k.contype IN ('p', 'u', 'f')` + valuesQuery(opts)
 }
 
 type relInfo struct {
@@ -173,9 +179,15 @@ func decodeCatalog(rows [][][]byte) (*Schema, error) {
 		refRel  uint32
 		refKeys []int64
 	}
+	type valRow struct {
+		rel    uint32
+		col    string
+		values []string
+	}
 	var (
 		cols []colRow
 		cons []con
+		vals []valRow
 	)
 	for _, r := range rows {
 		if len(r) != 8 || len(r[0]) != 1 {
@@ -197,6 +209,8 @@ func decodeCatalog(rows [][][]byte) (*Schema, error) {
 				}
 			}
 			cols = append(cols, cr)
+		case 'v':
+			vals = append(vals, valRow{rel: d.oid(r[1]), col: string(r[2]), values: decodeValues(r[3], &d)})
 		case 'k':
 			cons = append(cons, con{rel: d.oid(r[1]), name: string(r[2]), typ: string(r[3]),
 				key: d.ints(r[4]), refRel: d.oid(r[5]), refKeys: d.ints(r[6])})
@@ -220,6 +234,14 @@ func decodeCatalog(rows [][][]byte) (*Schema, error) {
 		}
 		ri.table.Columns = append(ri.table.Columns, cr.c)
 		ri.cols[cr.num] = cr.c.Name
+	}
+
+	for _, v := range vals {
+		if ri := rels[v.rel]; ri != nil {
+			if c := ri.table.Column(v.col); c != nil && len(c.Enum) == 0 {
+				c.Values = v.values
+			}
+		}
 	}
 
 	sort.Slice(cons, func(i, j int) bool {

@@ -143,9 +143,9 @@ func (p *pruner) analyse() {
 		for j := range t.Columns {
 			c := &t.Columns[j]
 			ci := colInfo{name: squash(c.Name), parts: identParts(c.Name), words: textWords(c.Comment)}
-			if len(c.Enum) > 0 {
+			if len(c.Enum) > 0 || len(c.Values) > 0 {
 				ci.enum = map[string]bool{}
-				for _, l := range c.Enum {
+				for _, l := range append(c.Enum[:len(c.Enum):len(c.Enum)], c.Values...) {
 					for _, w := range textWords(l) {
 						ci.enum[w] = true
 					}

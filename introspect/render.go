@@ -98,11 +98,19 @@ func renderTable(t *Table) string {
 	return b.String()
 }
 
-// columnComment is a column's comment on one line, with the enum labels appended.
+// columnComment is a column's comment on one line, with the enum labels or the first few
+// most common values (Column.Values) appended.
 func columnComment(c *Column) string {
 	cm := oneLine(c.Comment)
 	if len(c.Enum) == 0 {
-		return cm
+		ex := exampleValues(c)
+		switch {
+		case ex == "":
+			return cm
+		case cm == "":
+			return ex
+		}
+		return cm + "; " + ex
 	}
 	labels := c.Enum
 	more := ""

@@ -39,6 +39,11 @@ type Column struct {
 	NotNull bool
 	Comment string
 	Enum    []string // labels, in order, when the (base) type is an enum
+	// Values are the column's most common values as the planner's statistics (pg_stats)
+	// list them, most frequent first, for text-like columns when Options.Values is set: short
+	// ones only, at most maxStoredValues. Render shows the first few as examples; MatchValues
+	// looks for the question's words among all of them.
+	Values []string `json:",omitempty"`
 }
 
 // Table kinds, as Table.Kind holds them.

@@ -181,8 +181,8 @@ func TestSelectModernTemplates(t *testing.T) {
 		{map[string]string{"general.name": "Arctic-Text2SQL-R1-7B", "tokenizer.chat_template": chatML}, "arctic-text2sql-r1"},
 		{map[string]string{"general.name": "OmniSQL 7B", "tokenizer.chat_template": chatML}, "omnisql"},
 		{map[string]string{"general.name": "XiYanSQL QwenCoder 7B 2504", "tokenizer.chat_template": chatML}, "xiyan"},
-		{map[string]string{"general.name": "Qwen2.5 Coder 7B Instruct", "tokenizer.chat_template": chatML}, "instruct"},
-		{map[string]string{"general.name": "Smollm2 135M 8k Lc100K Mix1 Ep2", "tokenizer.chat_template": chatML}, "instruct"},
+		{map[string]string{"general.name": "Qwen2.5 Coder 7B Instruct", "tokenizer.chat_template": chatML}, InstructTemplate},
+		{map[string]string{"general.name": "Smollm2 135M 8k Lc100K Mix1 Ep2", "tokenizer.chat_template": chatML}, InstructTemplate},
 		{map[string]string{"general.name": "Gemma 3 270m"}, DefaultTemplate}, // a base model: no chat template
 		{map[string]string{"general.name": "sqlcoder-7b-2", "tokenizer.chat_template": chatML}, "sqlcoder-7b-2"},
 	}

@@ -16,12 +16,16 @@ import (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-// DefaultTemplate is the family used when the model's metadata names no known family.
-const DefaultTemplate = "sqlcoder-7b-2"
+// DefaultTemplate is the family used when the model's metadata names no known family: SQLCoder's
+// prompt with the schema first, so that questions on one schema share the evaluated prompt
+// prefix (measured in bench/accuracy/results-2026-12-06.md). Models named SQLCoder get the
+// layout they were trained on (sqlcoder-7b-2, question first).
+const DefaultTemplate = "sqlcoder-7b-2-schema-first"
 
 // InstructTemplate is the family of an instruct model that is not a known SQL family: the task
-// in the model's own chat template (tokenizer.chat_template).
-const InstructTemplate = "instruct"
+// in the model's own chat template (tokenizer.chat_template), with the question last so that
+// questions on one schema share the evaluated prompt prefix.
+const InstructTemplate = "instruct-schema-first"
 
 // Template is one model family's prompt, loaded from translate/templates/<name>.tmpl. A file
 // is a header of `key: value` lines, a line `---`, then a text/template body rendered with

@@ -114,6 +114,15 @@ type Request struct {
 	// change of the pairs shown, or of the question followed up, gives a new translation.
 	Examples []Example
 	FollowUp *Example
+	// Feedback, when set, is an earlier answer to the question and what was wrong with it,
+	// shown to the model as a repair prompt shows a failed check (PromptData.PreviousSQL and
+	// Error); an answer repeating that SQL is resampled as a repeated failed one is.
+	Feedback *Feedback
+}
+
+// Feedback is an earlier answer and its problem, in words for the model.
+type Feedback struct {
+	SQL, Problem string
 }
 
 // Result is a translation.
@@ -213,6 +222,9 @@ func (t *Translator) Translate(ctx context.Context, req Request) (Result, error)
 		fp = SchemaFingerprint(req.Schema, req.SchemaDDL)
 	}
 	key := strings.Join([]string{t.opts.Model, t.opts.Template.Name, fmt.Sprint(int(t.opts.Grammar)), fp, question, contextKey(req)}, "\x00")
+	if fb := req.Feedback; fb != nil {
+		key += "\x00feedback\x00" + fb.SQL + "\x00" + fb.Problem
+	}
 	for {
 		if sql, ok := t.cache.get(key); ok {
 			return Result{SQL: sql, Cached: true, Timings: Timings{Total: time.Since(start)}}, nil
@@ -266,6 +278,10 @@ func (t *Translator) translate(ctx context.Context, start time.Time, key, fp, qu
 		data.Schema = introspect.RenderMSchema(req.Schema)
 	}
 	failed := map[string]bool{} // SQL that failed its checks in an earlier attempt
+	if fb := req.Feedback; fb != nil {
+		data.PreviousSQL, data.Error = fb.SQL, fb.Problem
+		failed[fb.SQL] = true
+	}
 	for attempt := 0; attempt <= t.opts.MaxRepairs; attempt++ {
 		res.Attempts = attempt + 1
 		t0 := time.Now()
@@ -287,7 +303,7 @@ func (t *Translator) translate(ctx context.Context, start time.Time, key, fp, qu
 			// The repair prompt gave back SQL that already failed (greedy decoding of a small
 			// model often ignores the error): that answer is certainly wrong, so sample another
 			// one, seeded by the attempt so that the same question gets the same SQL.
-			gen, err = t.generate(ctx, prompt, grammar, uint32(attempt), &res)
+			gen, err = t.generate(ctx, prompt, grammar, uint32(max(attempt, 1)), &res) // seed 0 is greedy
 			if err != nil {
 				return res, t.engineError(ctx, res.Attempts, err)
 			}

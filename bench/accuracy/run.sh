@@ -17,7 +17,8 @@
 # (pgask eval's per-question timeout, default 20m; the generation timeout is off), OUT
 # (default bench/accuracy/results), FILES (question files: sql-eval's two, and shop for the demo
 # shop's ten simple questions; default all three), SHARED (folder with sql-eval/ and defog-data/, default
-# ../shared, else the repository's testdata/), ANCHOR (1 = run the anchor, 0 = skip), SQL_EVAL_DIR (a sql-eval checkout).
+# ../shared, else the repository's testdata/), ANCHOR (1 = run the anchor, 0 = skip), SQL_EVAL_DIR (a sql-eval checkout), PGASK_BIN (a pgask
+# binary to use instead of building this tree).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -41,8 +42,11 @@ FILES=(${FILES:-instruct_basic_postgres.csv instruct_advanced_postgres.csv shop}
 # Flags of each configuration, on top of pgask's defaults. "plain" is the SQLCoder prompt with
 # the full DDL, no grammar and no repair: the baseline the issue names when the anchor cannot run.
 # "template-alt" is the other prompt family: instruct (the model's chat template) for a model
-# whose default is the SQLCoder completion prompt, and sqlcoder-7b-2 for one whose default is
-# instruct.
+# whose default is the SQLCoder completion prompt, and SQLCoder's for one whose default is
+# instruct (both schema first, as pgask's defaults). "question-first" is the default family in
+# its question-first layout (instruct, sqlcoder-7b-2), "schema-first" the schema-first one
+# explicitly. "values-off", "empty-repair-off", "vote-always", "vote-fallback": ask.values,
+# ask.empty-repair and ask.vote against their defaults.
 config_flags() {
   case "$1" in
     default) ;;
@@ -55,7 +59,15 @@ config_flags() {
     repairs-2) echo "--ask-max-repairs 2" ;;
     budget-512) echo "--ask-schema-budget 512" ;;
     budget-0) echo "--ask-schema-budget 0" ;;
-    template-alt) if [ "$2" = instruct ]; then echo "--template sqlcoder-7b-2"; else echo "--template instruct"; fi ;;
+    values-off) echo "--ask-values=false" ;;
+    values) echo "--ask-values=true" ;;
+    empty-repair-off) echo "--ask-empty-repair=false" ;;
+    empty-repair) echo "--ask-empty-repair=true" ;;
+    schema-first) case $2 in instruct*) echo "--template instruct-schema-first" ;; *) echo "--template sqlcoder-7b-2-schema-first" ;; esac ;;
+    question-first) case $2 in instruct*) echo "--template instruct" ;; *) echo "--template sqlcoder-7b-2" ;; esac ;;
+    vote-always) echo "--ask-vote always" ;;
+    vote-fallback) echo "--ask-vote fallback" ;;
+    template-alt) case $2 in instruct*) echo "--template sqlcoder-7b-2-schema-first" ;; *) echo "--template instruct-schema-first" ;; esac ;;
     *) echo "unknown configuration $1" >&2; return 1 ;;
   esac
 }
@@ -66,12 +78,17 @@ step "models"
 declare -A MODEL_PATH
 while read -r name path; do MODEL_PATH[$name]=$path; done < <(bash bench/accuracy/models.sh)
 
-step "build"
-make -s build
 mkdir -p "$OUT"
-# The runs use a copy, so that a rebuild while they go on cannot mix binaries.
+# The runs use a copy, so that a rebuild while they go on cannot mix binaries. PGASK_BIN names
+# a binary built before (of another commit) to use instead of building this tree.
 PGASK="$OUT/pgask"
-cp bin/pgask "$PGASK"
+if [ -n "${PGASK_BIN:-}" ]; then
+  cp "$PGASK_BIN" "$PGASK"
+else
+  step "build"
+  make -s build
+  cp bin/pgask "$PGASK"
+fi
 
 step "PostgreSQL with the defog databases"
 # shellcheck source=../pg.sh
@@ -88,6 +105,11 @@ done
 # The demo shop and its ten simple questions (internal/demodb): what these small models can answer.
 "${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -c "CREATE DATABASE shop" >/dev/null
 "${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -d shop -v ON_ERROR_STOP=1 -f - <internal/demodb/shop.sql >/dev/null
+# Statistics, as autovacuum keeps them on a real database: pg_stats is where pgask reads the
+# values it shows the model (ask.values), and a freshly loaded database has none.
+for d in "$SHARED"/defog-data/*/ shop; do
+  "${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -d "$(basename "$d")" -c ANALYZE >/dev/null
+done
 URL="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
 qfile() { if [ "$1" = shop ]; then echo "$ROOT/internal/demodb/questions.csv"; else echo "$SHARED/sql-eval/$1"; fi; }
 
@@ -99,7 +121,7 @@ for model in $MODELS; do
   mkdir -p "$dir"
   # The template pgask picks for this model (for template-alt): the Gemma GGUF has no chat
   # template (it is the base model), so pgask gives it the SQLCoder completion prompt.
-  case $model in gemma*) picked=sqlcoder-7b-2 ;; *) picked=instruct ;; esac
+  case $model in gemma*) picked=sqlcoder-7b-2-schema-first ;; *) picked=instruct-schema-first ;; esac
   cfgs_var="CONFIGS_${model//[-.]/_}"
   for cfg in ${!cfgs_var:-$CONFIGS}; do
     flags=$(config_flags "$cfg" "$picked")

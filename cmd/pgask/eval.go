@@ -224,7 +224,8 @@ func (a *askStats) take(question string) *sqleval.AskStats {
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	return &sqleval.AskStats{
-		Outcome: ev.Outcome, Attempts: ev.Attempts, Example: ev.Example,
+		Outcome: ev.Outcome, Attempts: ev.Attempts, Example: ev.Example, EmptyRepair: ev.EmptyRepair,
+		VoteCandidates: ev.VoteCandidates, VoteVotes: ev.VoteVotes,
 		PromptTokens: ev.PromptTokens, ReusedTokens: ev.ReusedTokens, GeneratedTokens: ev.GeneratedTokens,
 		GrammarFallback: ev.GrammarFallback,
 		IntrospectMS:    ms(ev.Introspect), PromptEvalMS: ms(ev.Translate.PromptEval),

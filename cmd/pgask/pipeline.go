@@ -27,6 +27,10 @@ func serviceOptions(cfg *config.Config, log *slog.Logger, progress io.Writer, ob
 	if err != nil {
 		return askservice.Options{}, fmt.Errorf("ask.grammar: %w", err)
 	}
+	vote, err := ask.ParseVoteMode(cfg.Ask.Vote)
+	if err != nil {
+		return askservice.Options{}, fmt.Errorf("ask.vote: %w", err)
+	}
 	engine, err := engineFor(cfg, progress)
 	if err != nil {
 		return askservice.Options{}, err
@@ -44,6 +48,10 @@ func serviceOptions(cfg *config.Config, log *slog.Logger, progress io.Writer, ob
 		Notice:            cfg.Ask.Notice,
 		SchemaBudget:      cfg.Ask.SchemaBudget,
 		ExampleBudget:     cfg.Ask.ExampleBudget,
+		Values:            cfg.Ask.Values,
+		EmptyRepair:       cfg.Ask.EmptyRepair,
+		Vote:              vote,
+		VoteCandidates:    cfg.Ask.VoteCandidates,
 		StatementTimeout:  cfg.Ask.StatementTimeout,
 		MaxQuestionLength: cfg.Ask.MaxQuestionLength,
 		MaxResultRows:     int64(cfg.Ask.MaxResultRows),

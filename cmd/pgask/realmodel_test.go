@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgask/pgask/internal/demodb"
+	"github.com/pgask/pgask/translate"
 	"github.com/pgask/pgask/translate/sqleval"
 )
 
@@ -72,8 +73,8 @@ func TestAskWithRealModel(t *testing.T) {
 	// is (under -race, or beside other jobs, a translation takes minutes).
 	addr, p := startServePipeline(t, "--upstream", c.Addr(), "--model", model, "--ask-max-tokens", "160",
 		"--ask-generation-timeout", "0", "--audit-file", audit)
-	if p.Template() != "instruct" {
-		t.Fatalf("template %q, want instruct: the prompt must come from the model's own chat template", p.Template())
+	if p.Template() != translate.InstructTemplate {
+		t.Fatalf("template %q, want %s: the prompt must come from the model's own chat template", p.Template(), translate.InstructTemplate)
 	}
 	// Only go test's own -timeout bounds the test (less a minute to report what hung).
 	ctx, cancel := context.WithCancel(context.Background())

@@ -23,6 +23,7 @@ type schemaFlags struct {
 	searchPath string
 	question   string
 	budget     int
+	values     bool
 	timeout    time.Duration
 }
 
@@ -34,10 +35,11 @@ func newSchemaCmd() *cobra.Command {
 		Use:   "schema",
 		Short: "Print the schema DDL the model sees for a database and user",
 		Long: `Connects to the upstream PostgreSQL as the given user, introspects what that user may
-SELECT on the search_path (tables, views, columns, keys, comments, enum labels) and prints it
-as the CREATE TABLE statements that go into a prompt. With --question, the schema is pruned to
-the tables and columns most relevant to the question within --budget tokens, as an ASK would
-see it. A summary (tables, estimated tokens, fingerprint) goes to standard error.`,
+SELECT on the search_path (tables, views, columns, keys, comments, enum labels, the most
+common values of text columns that pg_stats shows the user, with --values) and prints it as the
+CREATE TABLE statements that go into a prompt. With --question, the schema is pruned to the
+tables and columns most relevant to the question within --budget tokens (and with --values the
+values the question mentions are listed after it), as an ASK would see it. A summary (tables, estimated tokens, fingerprint) goes to standard error.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -53,6 +55,7 @@ see it. A summary (tables, estimated tokens, fingerprint) goes to standard error
 	fl.StringVar(&f.searchPath, "search-path", "", "search_path to introspect under (default: the server's for that user)")
 	fl.StringVar(&f.question, "question", "", "prune the schema to this question")
 	fl.IntVar(&f.budget, "budget", 2000, "token budget of the pruned schema (with --question; 0: no pruning)")
+	fl.BoolVar(&f.values, "values", false, "show the database's values (most common values from pg_stats, values matching --question), as ask.values=true does")
 	fl.DurationVar(&f.timeout, "timeout", time.Minute, "time limit for connecting and introspecting")
 	return cmd
 }
@@ -105,7 +108,7 @@ func runSchema(ctx context.Context, out, errOut io.Writer, f schemaFlags) error 
 	defer conn.Close(context.WithoutCancel(ctx))
 
 	start := time.Now()
-	s, err := introspect.Load(ctx, introspect.NewPgxQuerier(conn), introspect.Options{})
+	s, err := introspect.Load(ctx, introspect.NewPgxQuerier(conn), introspect.Options{Values: f.values})
 	if err != nil {
 		return err
 	}
@@ -114,7 +117,7 @@ func runSchema(ctx context.Context, out, errOut io.Writer, f schemaFlags) error 
 	if f.question != "" && f.budget > 0 {
 		s = introspect.Prune(s, f.question, f.budget)
 	}
-	ddl := introspect.Render(s)
+	ddl := introspect.RenderQuestion(s, f.question)
 	if _, err := io.WriteString(out, ddl); err != nil {
 		return err
 	}

@@ -69,6 +69,12 @@ type Event struct {
 	ReusedTokens        int
 	GeneratedTokens     int
 	GrammarFallback     int // generation steps where the grammar overruled the model's choice
+	// EmptyRepair: the first SQL returned no rows and the model was asked again
+	// (Options.EmptyRepair); Attempts, tokens and timings count both translations.
+	EmptyRepair bool
+	// VoteCandidates is how many candidates passed their checks and ran in a vote
+	// (Options.Vote), VoteVotes how many of them gave the winner's result; 0 without a vote.
+	VoteCandidates, VoteVotes int
 }
 
 // Options shape a Handler.
@@ -79,6 +85,13 @@ type Options struct {
 	Notice bool
 	// SchemaBudget prunes schemas larger than this many tokens to the question; 0 = never.
 	SchemaBudget int
+	// EmptyRepair: when the SQL of an ASK that asks for rows (not a yes/no question) returns
+	// none, the model is re-prompted once with that fact (see emptyRepair).
+	EmptyRepair bool
+	// Vote answers by voting by execution (see vote): off, always, or only when the greedy
+	// answer fails its checks; VoteCandidates answers vote (at least 2 for a vote).
+	Vote           VoteMode
+	VoteCandidates int
 	// StatementTimeout bounds the generated SQL's run (SET LOCAL statement_timeout); 0 = the
 	// session's own.
 	StatementTimeout time.Duration
@@ -259,12 +272,20 @@ func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st 
 			return "", err
 		}
 		ev.Question = question
-		sql, err := h.translate(ctx, s, question, fu, ev, ex)
+		sql, err := h.translate(ctx, s, question, fu, ev, ex, nil)
+		if !st.DryRun && !ev.Example {
+			sql, err = h.vote(ctx, s, question, fu, sql, err, ev, ex)
+		}
 		if err != nil {
 			return "", err
 		}
 		if err := h.rowLimit(ctx, s, ex, sql, st.DryRun, ev); err != nil {
 			return "", err
+		}
+		if !st.DryRun && !ev.Example {
+			if sql, err = h.emptyRepair(ctx, s, question, fu, sql, ev, ex); err != nil {
+				return "", err
+			}
 		}
 		t := &turn{text: text, question: question, sql: sql}
 		if fu != nil {
@@ -277,7 +298,7 @@ func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st 
 	pos := st.Start
 	for _, e := range st.Embedded {
 		ev.Question = e.Question
-		sql, err := h.translate(ctx, s, e.Question, nil, ev, ex)
+		sql, err := h.translate(ctx, s, e.Question, nil, ev, ex, nil)
 		if err != nil {
 			return "", err
 		}
@@ -418,56 +439,29 @@ func (h *Handler) remember(s *proxy.Session, key, sql string) {
 }
 
 // translate reads the schema and translates one question; fu is the question a follow-up
-// refines, nil for a standalone one. A question that matches a stored pair (pgask.examples)
+// refines, nil for a standalone one; feedback, when set, is an earlier answer to show the
+// model (translate.Request.Feedback). A question that matches a stored pair (pgask.examples)
 // gets its SQL without the model; otherwise the most similar pairs are shown to the model.
-func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, fu *translate.Example, ev *Event, ex *explainer) (string, error) {
-	if s.TxStatus() == 'E' { // as PostgreSQL: an aborted transaction ignores every command
-		return "", pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
-	}
-	if h.opts.Unavailable != nil {
-		return "", h.opts.Unavailable
-	}
-	if strings.TrimSpace(question) == "" {
-		return "", pgError("42601", "ASK needs a question", "", "Write the question after ASK, e.g. ASK how many orders were placed last week")
-	}
-	if err := h.checkQuestion(question); err != nil {
+func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, fu *translate.Example, ev *Event, ex *explainer, feedback *translate.Feedback) (string, error) {
+	if err := h.askable(s, question); err != nil {
 		return "", err
 	}
 	t0 := time.Now()
 	set := h.examplesFor(ctx, s)
-	if fu == nil {
+	if fu == nil && feedback == nil {
 		sql, ok, err := h.fromExample(ctx, set, question, ev, ex)
 		if ok {
 			ev.Introspect += time.Since(t0) - ev.Translate.Check
 			return sql, err
 		}
 	}
-	schema, fp, err := h.schemas.Get(ctx, s, introspect.Key{
-		Upstream: h.opts.Upstream, Database: s.Database(), User: s.User(), SearchPath: s.StartupParam("search_path"),
-	})
 	ev.Introspect += time.Since(t0)
+	req, err := h.request(ctx, s, question, fu, set, ev, ex)
 	if err != nil {
-		return "", fmt.Errorf("read schema: %w", err)
+		return "", err
 	}
-	pruned := schema
-	if h.opts.SchemaBudget > 0 {
-		if pc, ok := h.schemas.(pruners); ok {
-			pruned = pc.Pruner(schema).Prune(question, h.opts.SchemaBudget) // per-schema analysis cached
-		} else {
-			pruned = introspect.Prune(schema, question, h.opts.SchemaBudget)
-		}
-	}
-	res, err := h.tr.Translate(ctx, translate.Request{
-		Question:  question,
-		Schema:    pruned,
-		SchemaDDL: introspect.Render(pruned),
-		// The cache computed the full schema's fingerprint once; pruning is a function of it,
-		// the question and the budget, so the translation cache need not hash the schema again.
-		SchemaKey: fmt.Sprintf("%x/%d", fp[:], h.opts.SchemaBudget),
-		Checker:   ex,
-		Examples:  set.Similar(question, maxPromptExamples, h.opts.ExampleBudget),
-		FollowUp:  fu,
-	})
+	req.Feedback = feedback
+	res, err := h.tr.Translate(ctx, req)
 	ev.Attempts, ev.Cached = res.Attempts, res.Cached
 	ev.Translate = res.Timings
 	ev.PromptTokens, ev.ReusedTokens, ev.GeneratedTokens = res.PromptTokens, res.ReusedTokens, res.GeneratedTokens
@@ -481,6 +475,54 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 		return "", err
 	}
 	return res.SQL, nil
+}
+
+// askable refuses what no question gets past: an aborted transaction, no model, an empty
+// or over-long question.
+func (h *Handler) askable(s *proxy.Session, question string) error {
+	if s.TxStatus() == 'E' { // as PostgreSQL: an aborted transaction ignores every command
+		return pgError("25P02", "current transaction is aborted, commands ignored until end of transaction block", "", "")
+	}
+	if h.opts.Unavailable != nil {
+		return h.opts.Unavailable
+	}
+	if strings.TrimSpace(question) == "" {
+		return pgError("42601", "ASK needs a question", "", "Write the question after ASK, e.g. ASK how many orders were placed last week")
+	}
+	return h.checkQuestion(question)
+}
+
+// request reads the schema (introspect.Cache), prunes it to the question and returns the
+// translation request for question, with the stored pairs of set most like it and, for a
+// follow-up, the question fu it refines.
+func (h *Handler) request(ctx context.Context, s *proxy.Session, question string, fu *translate.Example, set *examples.Set, ev *Event, ex *explainer) (translate.Request, error) {
+	t0 := time.Now()
+	schema, fp, err := h.schemas.Get(ctx, s, introspect.Key{
+		Upstream: h.opts.Upstream, Database: s.Database(), User: s.User(), SearchPath: s.StartupParam("search_path"),
+	})
+	ev.Introspect += time.Since(t0)
+	if err != nil {
+		return translate.Request{}, fmt.Errorf("read schema: %w", err)
+	}
+	pruned := schema
+	if h.opts.SchemaBudget > 0 {
+		if pc, ok := h.schemas.(pruners); ok {
+			pruned = pc.Pruner(schema).Prune(question, h.opts.SchemaBudget) // per-schema analysis cached
+		} else {
+			pruned = introspect.Prune(schema, question, h.opts.SchemaBudget)
+		}
+	}
+	return translate.Request{
+		Question:  question,
+		Schema:    pruned,
+		SchemaDDL: introspect.RenderQuestion(pruned, question),
+		// The cache computed the full schema's fingerprint once; pruning is a function of it,
+		// the question and the budget, so the translation cache need not hash the schema again.
+		SchemaKey: fmt.Sprintf("%x/%d", fp[:], h.opts.SchemaBudget),
+		Checker:   ex,
+		Examples:  set.Similar(question, maxPromptExamples, h.opts.ExampleBudget),
+		FollowUp:  fu,
+	}, nil
 }
 
 // execute runs generated SQL with a statement timeout in a read-only state that PostgreSQL

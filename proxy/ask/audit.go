@@ -23,6 +23,9 @@ type AuditRecord struct {
 	Example         bool      `json:"example,omitempty"` // answered with a stored pair of pgask.examples, no model
 	Teach           bool      `json:"teach,omitempty"`
 	Repairs         int       `json:"repairs"`
+	EmptyRepair     bool      `json:"empty_repair,omitempty"`
+	VoteCandidates  int       `json:"vote_candidates,omitempty"`
+	VoteVotes       int       `json:"vote_votes,omitempty"`
 	Outcome         string    `json:"outcome"`
 	Error           string    `json:"error,omitempty"`
 	PromptTokens    int       `json:"prompt_tokens,omitempty"`
@@ -44,7 +47,8 @@ func (ev Event) Record() AuditRecord {
 		Time: ev.Start.UTC(), User: ev.User, Database: ev.Database, Client: ev.Peer,
 		Question: ev.Question, SQL: ev.SQL, DryRun: ev.DryRun, Extended: ev.Extended, Cached: ev.Cached,
 		Example: ev.Example, Teach: ev.Teach,
-		Repairs: max(ev.Attempts-1, 0), Outcome: ev.Outcome,
+		Repairs: max(ev.Attempts-1, 0), EmptyRepair: ev.EmptyRepair, Outcome: ev.Outcome,
+		VoteCandidates: ev.VoteCandidates, VoteVotes: ev.VoteVotes,
 		PromptTokens: ev.PromptTokens, ReusedTokens: ev.ReusedTokens, GeneratedTokens: ev.GeneratedTokens,
 		IntrospectMS: ms(ev.Introspect), QueueMS: ms(ev.Translate.QueueWait), PromptMS: ms(ev.Translate.PromptEval),
 		GenerateMS: ms(ev.Translate.Generation), CheckMS: ms(ev.Translate.Check), ExecuteMS: ms(ev.Execute),

@@ -20,6 +20,7 @@ import (
 	"github.com/pgask/pgask/internal/demodb"
 	"github.com/pgask/pgask/internal/pgcluster"
 	"github.com/pgask/pgask/internal/pgtest"
+	"github.com/pgask/pgask/proxy/ask"
 	"github.com/pgask/pgask/translate"
 	"github.com/pgask/pgask/translate/openai"
 )
@@ -140,7 +141,9 @@ func setupHostile(t *testing.T, cases []hostileCase) *hostileEnv {
 	}
 	e := &hostileEnv{cluster: c, db: db}
 	e.addr = asktest.Serve(t, c.Addr(), askservice.Options{Engine: askservice.EngineOf(hostileEngine(t, cases), "hostile"),
-		Grammar: translate.GrammarOff, MaxRepairs: 1, Notice: true, StatementTimeout: 5 * time.Second})
+		Grammar: translate.GrammarOff, MaxRepairs: 1, Notice: true, StatementTimeout: 5 * time.Second,
+		// The empty-result probe and the vote's candidates run the SQL too: as read-only.
+		EmptyRepair: true, Vote: ask.VoteAlways, VoteCandidates: 2})
 	direct, err := pgx.Connect(ctx, c.URL("postgres", db))
 	if err != nil {
 		t.Fatal(err)

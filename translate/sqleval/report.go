@@ -31,9 +31,12 @@ type Record struct {
 
 // AskStats break one answer down, from pgask's own account of the ASK.
 type AskStats struct {
-	Outcome         string  `json:"outcome"`           // ask.Event's outcome ("ok", "invalid_sql", …)
-	Example         bool    `json:"example,omitempty"` // answered with a stored pair of pgask.examples (no model)
-	Attempts        int     `json:"attempts"`          // generations (1 + repairs)
+	Outcome         string  `json:"outcome"`                   // ask.Event's outcome ("ok", "invalid_sql", …)
+	Example         bool    `json:"example,omitempty"`         // answered with a stored pair of pgask.examples (no model)
+	Attempts        int     `json:"attempts"`                  // generations (1 + repairs)
+	EmptyRepair     bool    `json:"empty_repair,omitempty"`    // the first SQL returned no rows and the model was asked again
+	VoteCandidates  int     `json:"vote_candidates,omitempty"` // candidates that ran in a vote (ask.vote)
+	VoteVotes       int     `json:"vote_votes,omitempty"`      // of them, those that gave the winner's result
 	PromptTokens    int     `json:"prompt_tokens"`
 	ReusedTokens    int     `json:"reused_tokens"`
 	GeneratedTokens int     `json:"generated_tokens"`
