@@ -64,6 +64,9 @@ type Options struct {
 	// Values shows the database's own values in prompts (ask.values): see introspect.Options.Values
 	// and introspect.MatchValues.
 	Values bool
+	// ValuesLookup looks the question's words up with pg_trgm where it exists
+	// (ask.values-lookup): see ask.Options.ValuesLookup.
+	ValuesLookup bool
 	// EmptyRepair re-prompts once when the SQL returns no rows (ask.empty-repair): see
 	// ask.Options.EmptyRepair.
 	EmptyRepair bool
@@ -135,6 +138,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		ExampleBudget:     opts.ExampleBudget,
 		AllowFunctions:    normaliseFunctions(opts.AllowFunctions),
 		EmptyRepair:       opts.EmptyRepair,
+		ValuesLookup:      opts.ValuesLookup,
 		Vote:              opts.Vote,
 		VoteCandidates:    opts.VoteCandidates,
 		StatementTimeout:  opts.StatementTimeout,

@@ -81,6 +81,7 @@ type AskConfig struct {
 	SchemaBudget      int           `mapstructure:"schema-budget"`
 	ExampleBudget     int           `mapstructure:"example-budget"`
 	Values            bool          `mapstructure:"values"`
+	ValuesLookup      bool          `mapstructure:"values-lookup"`
 	EmptyRepair       bool          `mapstructure:"empty-repair"`
 	Vote              string        `mapstructure:"vote"`
 	VoteCandidates    int           `mapstructure:"vote-candidates"`

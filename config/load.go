@@ -69,6 +69,7 @@ var keys = []Key{
 	{"ask.max-question-length", "ask-max-question-length", 2000, "longest ASK question in characters; longer ones get SQLSTATE 54000 before any work"},
 	{"ask.max-result-rows", "ask-max-result-rows", 1000000, "generated SQL whose EXPLAIN (the dry run before it runs) estimates more rows is refused with SQLSTATE 54000 (0 = no limit)"},
 	{"ask.values", "ask-values", false, "show the database's own values in the prompt: the most common values of text columns from pg_stats (never a table scan; only columns the user may read) as examples, and the values the question mentions"},
+	{"ask.values-lookup", "ask-values-lookup", false, "where the pg_trgm extension exists, look the question's words up in the text columns of the schema shown (as the user, read-only, at most 10000 rows read per column, 500 ms) and show the values found as ask.values does"},
 	{"ask.empty-repair", "ask-empty-repair", false, "when the generated SQL returns no rows for a question that asks for some, re-prompt once with that fact (the SQL is first run read-only with LIMIT 1)"},
 	{"ask.vote", "ask-vote", "off", "voting by execution: off, always (the greedy answer and sampled candidates each run read-only, the result most of them give wins) or fallback (only when the greedy answer fails its checks)"},
 	{"ask.vote-candidates", "ask-vote-candidates", 5, "answers that vote with ask.vote (the greedy one included)"},

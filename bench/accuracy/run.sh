@@ -46,7 +46,8 @@ FILES=(${FILES:-instruct_basic_postgres.csv instruct_advanced_postgres.csv shop}
 # instruct (both schema first, as pgask's defaults). "question-first" is the default family in
 # its question-first layout (instruct, sqlcoder-7b-2), "schema-first" the schema-first one
 # explicitly. "values-off", "empty-repair-off", "vote-always", "vote-fallback": ask.values,
-# ask.empty-repair and ask.vote against their defaults.
+# ask.empty-repair and ask.vote against their defaults; "values-lookup" is ask.values with the
+# pg_trgm look-up (ask.values-lookup).
 config_flags() {
   case "$1" in
     default) ;;
@@ -61,6 +62,7 @@ config_flags() {
     budget-0) echo "--ask-schema-budget 0" ;;
     values-off) echo "--ask-values=false" ;;
     values) echo "--ask-values=true" ;;
+    values-lookup) echo "--ask-values=true --ask-values-lookup=true" ;;
     empty-repair-off) echo "--ask-empty-repair=false" ;;
     empty-repair) echo "--ask-empty-repair=true" ;;
     schema-first) case $2 in instruct*) echo "--template instruct-schema-first" ;; *) echo "--template sqlcoder-7b-2-schema-first" ;; esac ;;
@@ -107,8 +109,11 @@ done
 "${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -d shop -v ON_ERROR_STOP=1 -f - <internal/demodb/shop.sql >/dev/null
 # Statistics, as autovacuum keeps them on a real database: pg_stats is where pgask reads the
 # values it shows the model (ask.values), and a freshly loaded database has none.
+# pg_trgm too, for the values-lookup configuration (ask.values-lookup looks values up with it
+# where it exists; the other configurations do not use it).
 for d in "$SHARED"/defog-data/*/ shop; do
-  "${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -d "$(basename "$d")" -c ANALYZE >/dev/null
+  "${AS[@]}" "$PGBIN/psql" -q -h "$TMP" -p "$PORT" -U postgres -d "$(basename "$d")" -c ANALYZE \
+    -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" >/dev/null
 done
 URL="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
 qfile() { if [ "$1" = shop ]; then echo "$ROOT/internal/demodb/questions.csv"; else echo "$SHARED/sql-eval/$1"; fi; }

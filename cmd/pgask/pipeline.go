@@ -49,6 +49,7 @@ func serviceOptions(cfg *config.Config, log *slog.Logger, progress io.Writer, ob
 		SchemaBudget:      cfg.Ask.SchemaBudget,
 		ExampleBudget:     cfg.Ask.ExampleBudget,
 		Values:            cfg.Ask.Values,
+		ValuesLookup:      cfg.Ask.ValuesLookup,
 		EmptyRepair:       cfg.Ask.EmptyRepair,
 		Vote:              vote,
 		VoteCandidates:    cfg.Ask.VoteCandidates,

@@ -85,6 +85,10 @@ type Options struct {
 	Notice bool
 	// SchemaBudget prunes schemas larger than this many tokens to the question; 0 = never.
 	SchemaBudget int
+	// ValuesLookup looks the question's words up in the text columns of the pruned schema
+	// with pg_trgm, where the extension exists (see lookupValues), and shows the values found
+	// with those of the statistics.
+	ValuesLookup bool
 	// EmptyRepair: when the SQL of an ASK that asks for rows (not a yes/no question) returns
 	// none, the model is re-prompted once with that fact (see emptyRepair).
 	EmptyRepair bool
@@ -515,7 +519,7 @@ func (h *Handler) request(ctx context.Context, s *proxy.Session, question string
 	return translate.Request{
 		Question:  question,
 		Schema:    pruned,
-		SchemaDDL: introspect.RenderQuestion(pruned, question),
+		SchemaDDL: h.schemaDDL(ctx, s, pruned, question),
 		// The cache computed the full schema's fingerprint once; pruning is a function of it,
 		// the question and the budget, so the translation cache need not hash the schema again.
 		SchemaKey: fmt.Sprintf("%x/%d", fp[:], h.opts.SchemaBudget),
@@ -729,3 +733,38 @@ func (e *UnavailableError) Error() string { return "ASK is unavailable: " + e.Re
 // StatementTimeout is Options.StatementTimeout: the proxy applies it to each Bind and Execute
 // of a statement an extended-protocol ASK was translated to (proxy.StatementTimeouter).
 func (h *Handler) StatementTimeout() time.Duration { return h.opts.StatementTimeout }
+
+// schemaDDL is the schema part of the prompt: the DDL and the values the question mentions,
+// those of a look-up included when Options.ValuesLookup is set.
+func (h *Handler) schemaDDL(ctx context.Context, s *proxy.Session, sc *introspect.Schema, question string) string {
+	if h.opts.ValuesLookup {
+		if extra := h.lookupValues(ctx, s, sc, question); len(extra) > 0 {
+			return introspect.RenderQuestionWith(sc, question, extra)
+		}
+	}
+	return introspect.RenderQuestion(sc, question)
+}
+
+// lookupTimeout bounds a value look-up (lookupValues), within the statement timeout.
+const lookupTimeout = "500ms"
+
+// lookupValues looks the question's words up in sc's text columns with pg_trgm's word
+// similarity (introspect.NewLookup), as the user, read-only (readOnlyQuery) and within
+// lookupTimeout. Without the extension, or when the look-up fails (a column the user may not
+// read, the timeout), it finds nothing: the ASK goes on without it.
+func (h *Handler) lookupValues(ctx context.Context, s *proxy.Session, sc *introspect.Schema, question string) []introspect.ValueMatch {
+	rows, err := s.QueryText(ctx, introspect.TrgmSchemaSQL)
+	if err != nil || len(rows) == 0 || len(rows[0]) == 0 || rows[0][0] == nil {
+		return nil
+	}
+	l := introspect.NewLookup(sc, question, string(rows[0][0]))
+	if l.SQL == "" {
+		return nil
+	}
+	rows, err = h.readOnlyQuery(ctx, s, "SET LOCAL statement_timeout = '"+lookupTimeout+"';\n"+l.SQL)
+	if err != nil {
+		s.Logger().Debug("value look-up failed", "err", err)
+		return nil
+	}
+	return l.Matches(rows)
+}

@@ -142,8 +142,9 @@ func setupHostile(t *testing.T, cases []hostileCase) *hostileEnv {
 	e := &hostileEnv{cluster: c, db: db}
 	e.addr = asktest.Serve(t, c.Addr(), askservice.Options{Engine: askservice.EngineOf(hostileEngine(t, cases), "hostile"),
 		Grammar: translate.GrammarOff, MaxRepairs: 1, Notice: true, StatementTimeout: 5 * time.Second,
-		// The empty-result probe and the vote's candidates run the SQL too: as read-only.
-		EmptyRepair: true, Vote: ask.VoteAlways, VoteCandidates: 2})
+		// The empty-result probe and the vote's candidates run the SQL too, and the value
+		// look-up its own query: as read-only.
+		EmptyRepair: true, Vote: ask.VoteAlways, VoteCandidates: 2, ValuesLookup: true})
 	direct, err := pgx.Connect(ctx, c.URL("postgres", db))
 	if err != nil {
 		t.Fatal(err)
