@@ -39,13 +39,8 @@ func (h *Handler) emptyRepair(ctx context.Context, s *proxy.Session, question st
 	fixed, err := h.translate(ctx, s, question, fu, ev, ex, &translate.Feedback{SQL: sql, Problem: emptyProblem})
 	// The event counts both translations.
 	ev.EmptyRepair = true
-	ev.Attempts += first.Attempts
 	ev.Cached = ev.Cached && first.Cached
-	ev.PromptTokens += first.PromptTokens
-	ev.ReusedTokens += first.ReusedTokens
-	ev.GeneratedTokens += first.GeneratedTokens
-	ev.GrammarFallback += first.GrammarFallback
-	ev.Translate = addTimings(ev.Translate, first.Translate)
+	ev.addCost(first.Attempts, first.PromptTokens, first.ReusedTokens, first.GeneratedTokens, first.GrammarFallback, first.Translate)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
@@ -61,16 +56,23 @@ func (h *Handler) emptyRepair(ctx context.Context, s *proxy.Session, question st
 	return fixed, nil
 }
 
-func addTimings(a, b translate.Timings) translate.Timings {
-	a.Grammar += b.Grammar
-	a.Render += b.Render
-	a.Generate += b.Generate
-	a.QueueWait += b.QueueWait
-	a.PromptEval += b.PromptEval
-	a.Generation += b.Generation
-	a.Check += b.Check
-	a.Total += b.Total
-	return a
+// addCost adds another translation's generations, tokens and timings to ev's (an empty-result
+// repair, a vote's candidates).
+func (ev *Event) addCost(attempts, prompt, reused, generated, fallbacks int, t translate.Timings) {
+	ev.Attempts += attempts
+	ev.PromptTokens += prompt
+	ev.ReusedTokens += reused
+	ev.GeneratedTokens += generated
+	ev.GrammarFallback += fallbacks
+	a := &ev.Translate
+	a.Grammar += t.Grammar
+	a.Render += t.Render
+	a.Generate += t.Generate
+	a.QueueWait += t.QueueWait
+	a.PromptEval += t.PromptEval
+	a.Generation += t.Generation
+	a.Check += t.Check
+	a.Total += t.Total
 }
 
 // probeEmpty reports whether sql returns no rows, running `SELECT 1 FROM (sql) LIMIT 1` with

@@ -67,12 +67,7 @@ func (h *Handler) vote(ctx context.Context, s *proxy.Session, question string, f
 		return greedy, gerr
 	}
 	cands, res, err := v.Candidates(ctx, req, n)
-	ev.Attempts += res.Attempts
-	ev.PromptTokens += res.PromptTokens
-	ev.ReusedTokens += res.ReusedTokens
-	ev.GeneratedTokens += res.GeneratedTokens
-	ev.GrammarFallback += res.GrammarFallback
-	ev.Translate = addTimings(ev.Translate, res.Timings)
+	ev.addCost(res.Attempts, res.PromptTokens, res.ReusedTokens, res.GeneratedTokens, res.GrammarFallback, res.Timings)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", err
