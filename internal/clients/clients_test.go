@@ -154,6 +154,24 @@ type gold struct {
 
 func text(s string) *string { return &s }
 
+// textRows reads rows fetched in text format as strings (nil for NULL) and closes them.
+func textRows(rows pgx.Rows) ([][]*string, error) {
+	defer rows.Close()
+	var out [][]*string
+	for rows.Next() {
+		var row []*string
+		for _, v := range rows.RawValues() {
+			if v == nil {
+				row = append(row, nil)
+			} else {
+				row = append(row, text(string(v)))
+			}
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
 func goldRows(t *testing.T, ctx context.Context, c *pgcluster.Cluster, db string) gold {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, c.URL("postgres", db))
@@ -166,20 +184,8 @@ func goldRows(t *testing.T, ctx context.Context, c *pgcluster.Cluster, db string
 		if err != nil {
 			t.Fatalf("gold %s: %v", sql, err)
 		}
-		defer rows.Close()
-		var out [][]*string
-		for rows.Next() {
-			var row []*string
-			for _, v := range rows.RawValues() {
-				if v == nil {
-					row = append(row, nil)
-				} else {
-					row = append(row, text(string(v)))
-				}
-			}
-			out = append(out, row)
-		}
-		if err := rows.Err(); err != nil {
+		out, err := textRows(rows)
+		if err != nil {
 			t.Fatalf("gold %s: %v", sql, err)
 		}
 		return out

@@ -76,20 +76,7 @@ func runPgx(t *testing.T, ctx context.Context, e env) []result {
 		if err != nil {
 			return nil, err
 		}
-		defer rows.Close()
-		var got [][]*string
-		for rows.Next() {
-			var row []*string
-			for _, v := range rows.RawValues() {
-				if v == nil {
-					row = append(row, nil)
-				} else {
-					row = append(row, text(string(v)))
-				}
-			}
-			got = append(got, row)
-		}
-		return got, rows.Err()
+		return textRows(rows)
 	}
 	def := pgx.QueryExecModeCacheStatement
 	rows, err := query(def, `SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1`)
