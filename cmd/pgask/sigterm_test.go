@@ -21,7 +21,8 @@ import (
 )
 
 // TestMain lets the test binary stand in for the pgask binary: with PGASK_TEST_MAIN set it runs
-// main() with the arguments after "--", so signal handling is tested as shipped.
+// main() with the arguments after "--", so signal handling is tested as shipped. Otherwise the
+// tests run through pgtest.Main, which stops the shared cluster when they end.
 func TestMain(m *testing.M) {
 	if os.Getenv("PGASK_TEST_MAIN") == "1" {
 		for i, a := range os.Args {
@@ -33,7 +34,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m)
 }
 
 // startMain runs the test binary as pgask with args; lines carries its stderr, line by line.

@@ -33,12 +33,18 @@ func Start(tb testing.TB, opts pgcluster.Options) *pgcluster.Cluster {
 var (
 	sharedMu sync.Mutex
 	shared   *pgcluster.Cluster
+	// mainRuns is set by Main: only then does someone stop the shared cluster when the
+	// tests end.
+	mainRuns bool
 )
 
 // Main runs a package's tests with one shared trust-authenticated cluster, reachable through
 // Shared. Use it from TestMain: func TestMain(m *testing.M) { pgtest.Main(m) }.
 func Main(m *testing.M) {
 	closeInheritedOnExec()
+	sharedMu.Lock()
+	mainRuns = true
+	sharedMu.Unlock()
 	code := m.Run()
 	sharedMu.Lock()
 	if shared != nil {
@@ -65,12 +71,17 @@ func closeInheritedOnExec() {
 	}
 }
 
-// Shared returns the package's shared cluster, starting it on first use. Only valid in
-// packages whose TestMain calls Main (otherwise the cluster outlives the tests).
+// Shared returns the package's shared cluster, starting it on first use. It fails the test in
+// a package whose TestMain does not call Main: nobody would stop the cluster, and it would
+// outlive the tests (a postgres left running after every go test of that package).
 func Shared(tb testing.TB) *pgcluster.Cluster {
 	tb.Helper()
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
+	if !mainRuns {
+		tb.Fatal("pgtest.Shared needs the package's TestMain to call pgtest.Main, which stops the shared cluster when the tests end")
+		return nil
+	}
 	if shared == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
