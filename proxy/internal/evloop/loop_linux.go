@@ -45,13 +45,13 @@ import (
 // The thread. epoll_wait and the non-blocking reads and writes are raw system calls: a
 // blocking system call made the normal way lets sysmon take the P away and then wake itself
 // every 20 µs, which cost about 8 µs more CPU per transaction. A raw call keeps the P, so
-// the loop is one P out of GOMAXPROCS (the proxy's startLoops raises GOMAXPROCS when it would
-// leave none). The Go scheduler still preempts the loop, every 10-20 ms and for GC: its signal
-// ends epoll_wait with EINTR, and the loop yields. A wait that ends without an event (that
-// signal, or the timeout) means the loop has nothing to do, and the next wait is a normal
-// blocking system call, which the scheduler leaves alone: a raw wait in an idle loop was
-// woken every 10 ms for nothing, 300 thread switches and 1 % of a CPU a second in an idle
-// pgask. The first event puts the loop back on raw calls.
+// the loop is one P out of GOMAXPROCS (the proxy starts fewer loops when they would leave
+// none, and never changes GOMAXPROCS itself). The Go scheduler still preempts the loop,
+// every 10-20 ms and for GC: its signal ends epoll_wait with EINTR, and the loop yields. A
+// wait that ends without an event (that signal, or the timeout) means the loop has nothing
+// to do, and the next wait is a normal blocking system call, which the scheduler leaves
+// alone: a raw wait in an idle loop was woken every 10 ms for nothing, 300 thread switches
+// and 1 % of a CPU a second in an idle pgask. The first event puts the loop back on raw calls.
 
 // Owner is the protocol side of a session on a Loop: its buffers, its frame walk and its
 // bookkeeping (package proxy). The loop calls it on its own thread, once per read and never
