@@ -1,8 +1,8 @@
 // Command report turns the per-question JSONL files of bench/accuracy/run.sh into the Markdown
 // tables of the accuracy benchmark: one row per configuration of a model (accuracy, executable
 // rate, "I do not know" rate, latency split by phase, tokens, throughput, grammar fallbacks),
-// each paired with the baseline question by question (won / lost), and the accuracy per
-// query_category.
+// each paired with the baseline question by question (won / lost, for correct answers and for
+// executable ones), and the accuracy per query_category.
 //
 //	report -baseline default results/gemma3-270m/default.jsonl results/gemma3-270m/off.jsonl …
 //
@@ -101,10 +101,14 @@ func unanswered(r rec) bool {
 		strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.GeneratedSQL)), "i do not know")
 }
 
+// executable reports whether the answer was SQL that passed its checks and ran.
+func executable(r rec) bool { return r.Error == "" && strings.TrimSpace(r.GeneratedSQL) != "" }
+
 type row struct {
 	name                         string
 	n, correct, exec, idk        int
 	won, lost                    int
+	execWon, execLost            int
 	lat                          []float64
 	introspect, prompt, gen, chk []float64
 	exe                          []float64
@@ -125,7 +129,7 @@ func summarize(c config, base config, keys []string) row {
 		if x.Correct {
 			r.correct++
 		}
-		if x.Error == "" && strings.TrimSpace(x.GeneratedSQL) != "" {
+		if executable(x) {
 			r.exec++
 		}
 		if unanswered(x) {
@@ -137,6 +141,12 @@ func summarize(c config, base config, keys []string) row {
 				r.won++
 			case !x.Correct && b.Correct:
 				r.lost++
+			}
+			switch xe, be := executable(x), executable(b); {
+			case xe && !be:
+				r.execWon++
+			case !xe && be:
+				r.execLost++
 			}
 		}
 		r.lat = append(r.lat, x.LatencyMS)
@@ -206,14 +216,15 @@ func write(w io.Writer, title string, cfgs []config, base int) error {
 	if title != "" {
 		fmt.Fprintf(b, "### %s\n\n", title)
 	}
-	fmt.Fprintf(b, "%d questions answered by every configuration; won / lost are paired with `%s`, question by question.\n\n", len(keys), cfgs[base].name)
-	fmt.Fprintln(b, "| configuration | correct | accuracy | won / lost | executable | I do not know | latency p50 / p90 (s) | introspect | prompt eval | generation | check | execution | prompt tok (reused) | gen tok | gen tok/s | grammar fallbacks / tok |")
+	fmt.Fprintf(b, "%d questions answered by every configuration; won / lost are paired with `%s`, question by question, for correct answers and, in brackets, for executable ones.\n\n", len(keys), cfgs[base].name)
+	fmt.Fprintln(b, "| configuration | correct | accuracy | won / lost | executable (won / lost) | I do not know | latency p50 / p90 (s) | introspect | prompt eval | generation | check | execution | prompt tok (reused) | gen tok | gen tok/s | grammar fallbacks / tok |")
 	fmt.Fprintln(b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for i, c := range cfgs {
 		r := summarize(c, cfgs[base], keys)
 		wl := fmt.Sprintf("+%d / −%d", r.won, r.lost)
+		ex := fmt.Sprintf("%s (+%d / −%d)", pct(r.exec, r.n), r.execWon, r.execLost)
 		if i == base {
-			wl = "baseline"
+			wl, ex = "baseline", pct(r.exec, r.n)
 		}
 		phase := func(xs []float64) string {
 			if !r.hasAsk {
@@ -233,7 +244,7 @@ func write(w io.Writer, title string, cfgs []config, base int) error {
 			}
 		}
 		fmt.Fprintf(b, "| %s | %d/%d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			c.name, r.correct, r.n, pct(r.correct, r.n), wl, pct(r.exec, r.n), pct(r.idk, r.n), secs(r.lat),
+			c.name, r.correct, r.n, pct(r.correct, r.n), wl, ex, pct(r.idk, r.n), secs(r.lat),
 			phase(r.introspect), phase(r.prompt), phase(r.gen), phase(r.chk), phase(r.exe), tok, gtok, tps, fb)
 	}
 	// Accuracy per category.
