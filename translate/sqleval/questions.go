@@ -25,6 +25,37 @@ type Question struct {
 
 var errMissingColumn = errors.New("missing column")
 
+// columns maps the names in a CSV header (lower case, trimmed, a byte-order mark dropped) to
+// their index.
+type columns map[string]int
+
+func headerColumns(header []string) columns {
+	col := columns{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	return col
+}
+
+// missing returns the first of names the header lacks.
+func (c columns) missing(names ...string) (string, bool) {
+	for _, name := range names {
+		if _, ok := c[name]; !ok {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// get returns rec's field in column name, "" when the header or the record has none.
+func (c columns) get(rec []string, name string) string {
+	i, ok := c[name]
+	if !ok || i >= len(rec) {
+		return ""
+	}
+	return rec[i]
+}
+
 // ReadQuestions reads a sql-eval CSV file (a header row naming at least db_name, query_category,
 // question and query; instructions and full_instructions are read when present, other columns
 // are ignored). Fields may span lines, as in the advanced set. The file is read as Python's csv
@@ -35,21 +66,9 @@ func ReadQuestions(r io.Reader) ([]Question, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read questions header: %w", err)
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
-	}
-	for _, name := range []string{"db_name", "query_category", "question", "query"} {
-		if _, ok := col[name]; !ok {
-			return nil, fmt.Errorf("read questions: %w %q (header %q)", errMissingColumn, name, header)
-		}
-	}
-	get := func(rec []string, name string) string {
-		i, ok := col[name]
-		if !ok || i >= len(rec) {
-			return ""
-		}
-		return rec[i]
+	col := headerColumns(header)
+	if name, ok := col.missing("db_name", "query_category", "question", "query"); ok {
+		return nil, fmt.Errorf("read questions: %w %q (header %q)", errMissingColumn, name, header)
 	}
 	var qs []Question
 	for n := 1; ; n++ {
@@ -61,12 +80,12 @@ func ReadQuestions(r io.Reader) ([]Question, error) {
 			return nil, fmt.Errorf("read questions record %d: %w", n, err)
 		}
 		q := Question{
-			DBName:           strings.TrimSpace(get(rec, "db_name")),
-			Category:         strings.TrimSpace(get(rec, "query_category")),
-			Question:         get(rec, "question"),
-			Query:            get(rec, "query"),
-			Instructions:     get(rec, "instructions"),
-			FullInstructions: get(rec, "full_instructions"),
+			DBName:           strings.TrimSpace(col.get(rec, "db_name")),
+			Category:         strings.TrimSpace(col.get(rec, "query_category")),
+			Question:         col.get(rec, "question"),
+			Query:            col.get(rec, "query"),
+			Instructions:     col.get(rec, "instructions"),
+			FullInstructions: col.get(rec, "full_instructions"),
 			Line:             n,
 		}
 		if q.DBName == "" || q.Question == "" || strings.TrimSpace(q.Query) == "" {
@@ -95,25 +114,13 @@ func ReadPairs(r io.Reader) ([]Pair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pairs header: %w", err)
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
-	}
+	col := headerColumns(header)
 	sqlCol := "query"
 	if _, ok := col[sqlCol]; !ok {
 		sqlCol = "sql"
 	}
-	for _, name := range []string{"question", sqlCol} {
-		if _, ok := col[name]; !ok {
-			return nil, fmt.Errorf("read pairs: %w %q (header %q; want question and query or sql)", errMissingColumn, name, header)
-		}
-	}
-	get := func(rec []string, name string) string {
-		i, ok := col[name]
-		if !ok || i >= len(rec) {
-			return ""
-		}
-		return rec[i]
+	if name, ok := col.missing("question", sqlCol); ok {
+		return nil, fmt.Errorf("read pairs: %w %q (header %q; want question and query or sql)", errMissingColumn, name, header)
 	}
 	var ps []Pair
 	for n := 1; ; n++ {
@@ -124,7 +131,7 @@ func ReadPairs(r io.Reader) ([]Pair, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read pairs record %d: %w", n, err)
 		}
-		p := Pair{DBName: strings.TrimSpace(get(rec, "db_name")), Question: get(rec, "question"), SQL: get(rec, sqlCol), Line: n}
+		p := Pair{DBName: strings.TrimSpace(col.get(rec, "db_name")), Question: col.get(rec, "question"), SQL: col.get(rec, sqlCol), Line: n}
 		if parts := splitSemicolons(p.SQL); sqlCol == "query" && (len(parts) > 1 || strings.ContainsRune(p.SQL, '{')) {
 			// The first alternative, with all of a {a, b} group's columns (the last subset).
 			for _, part := range parts {
