@@ -276,9 +276,9 @@ func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st 
 			return "", err
 		}
 		ev.Question = question
-		sql, err := h.translate(ctx, s, question, fu, ev, ex, nil)
+		sql, req, err := h.translate(ctx, s, question, fu, ev, ex, nil)
 		if !st.DryRun && !ev.Example {
-			sql, err = h.vote(ctx, s, question, fu, sql, err, ev, ex)
+			sql, err = h.vote(ctx, s, req, sql, err, ev)
 		}
 		if err != nil {
 			return "", err
@@ -302,7 +302,7 @@ func (h *Handler) sqlFor(ctx context.Context, s *proxy.Session, text string, st 
 	pos := st.Start
 	for _, e := range st.Embedded {
 		ev.Question = e.Question
-		sql, err := h.translate(ctx, s, e.Question, nil, ev, ex, nil)
+		sql, _, err := h.translate(ctx, s, e.Question, nil, ev, ex, nil)
 		if err != nil {
 			return "", err
 		}
@@ -446,9 +446,11 @@ func (h *Handler) remember(s *proxy.Session, key, sql string) {
 // refines, nil for a standalone one; feedback, when set, is an earlier answer to show the
 // model (translate.Request.Feedback). A question that matches a stored pair (pgask.examples)
 // gets its SQL without the model; otherwise the most similar pairs are shown to the model.
-func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, fu *translate.Example, ev *Event, ex *explainer, feedback *translate.Feedback) (string, error) {
+// The request the model was given comes back too (nil when none was built), for a vote to
+// sample more answers to it.
+func (h *Handler) translate(ctx context.Context, s *proxy.Session, question string, fu *translate.Example, ev *Event, ex *explainer, feedback *translate.Feedback) (string, *translate.Request, error) {
 	if err := h.askable(s, question); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	t0 := time.Now()
 	set := h.examplesFor(ctx, s)
@@ -456,13 +458,13 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 		sql, ok, err := h.fromExample(ctx, set, question, ev, ex)
 		if ok {
 			ev.Introspect += time.Since(t0) - ev.Translate.Check
-			return sql, err
+			return sql, nil, err
 		}
 	}
 	ev.Introspect += time.Since(t0)
 	req, err := h.request(ctx, s, question, fu, set, ev, ex)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	req.Feedback = feedback
 	res, err := h.tr.Translate(ctx, req)
@@ -476,9 +478,9 @@ func (h *Handler) translate(ctx context.Context, s *proxy.Session, question stri
 			ev.SQL = te.SQL
 			ev.Attempts = te.Attempts
 		}
-		return "", err
+		return "", &req, err
 	}
-	return res.SQL, nil
+	return res.SQL, &req, nil
 }
 
 // askable refuses what no question gets past: an aborted transaction, no model, an empty

@@ -36,7 +36,7 @@ func (h *Handler) emptyRepair(ctx context.Context, s *proxy.Session, question st
 		return sql, nil
 	}
 	first := *ev
-	fixed, err := h.translate(ctx, s, question, fu, ev, ex, &translate.Feedback{SQL: sql, Problem: emptyProblem})
+	fixed, _, err := h.translate(ctx, s, question, fu, ev, ex, &translate.Feedback{SQL: sql, Problem: emptyProblem})
 	// The event counts both translations.
 	ev.EmptyRepair = true
 	ev.Cached = ev.Cached && first.Cached

@@ -48,10 +48,12 @@ type voter interface {
 // most candidates give wins, a tie going to the earliest candidate (the greedy answer first).
 // Candidates that fail to run have no vote. With VoteFallback it votes only when the greedy
 // translation failed its checks (translate.ErrInvalidSQL); when no candidate runs, the greedy
-// outcome stands.
-func (h *Handler) vote(ctx context.Context, s *proxy.Session, question string, fu *translate.Example, greedy string, gerr error, ev *Event, ex *explainer) (string, error) {
+// outcome stands. req is the request the greedy answer came from (translate's), nil when
+// the model was not asked; the candidates answer the same request, so the schema, values and
+// stored pairs are not read again.
+func (h *Handler) vote(ctx context.Context, s *proxy.Session, req *translate.Request, greedy string, gerr error, ev *Event) (string, error) {
 	v, ok := h.tr.(voter)
-	if !ok || h.opts.Vote == VoteOff || h.opts.VoteCandidates < 2 || (h.opts.Vote == VoteFallback && gerr == nil) {
+	if !ok || req == nil || h.opts.Vote == VoteOff || h.opts.VoteCandidates < 2 || (h.opts.Vote == VoteFallback && gerr == nil) {
 		return greedy, gerr
 	}
 	if gerr != nil && !errors.Is(gerr, translate.ErrInvalidSQL) {
@@ -62,11 +64,7 @@ func (h *Handler) vote(ctx context.Context, s *proxy.Session, question string, f
 	if gerr == nil {
 		all, n = append(all, greedy), n-1
 	}
-	req, err := h.request(ctx, s, question, fu, h.examplesFor(ctx, s), ev, ex)
-	if err != nil {
-		return greedy, gerr
-	}
-	cands, res, err := v.Candidates(ctx, req, n)
+	cands, res, err := v.Candidates(ctx, *req, n)
 	ev.addCost(res.Attempts, res.PromptTokens, res.ReusedTokens, res.GeneratedTokens, res.GrammarFallback, res.Timings)
 	if err != nil {
 		if ctx.Err() != nil {
